@@ -1,0 +1,96 @@
+/**
+ * Decoding of a packed model (adapters/io/format.ts) into tfjs weight specs and float32 weight
+ * data. Pure: no tensors, no I/O, so it runs anywhere and fails before anything is built.
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import { InputError } from '../../plugins/core/errors.ts';
+import { unpackCodes } from '../../plugins/quantease/packing.ts';
+import { problemDataToKernelData } from '../quantize/layer_problems.ts';
+import {
+  checksum, dequantizeProblem, validatePackedJSON,
+  type AffineEntry, type PackedModelJSON, type QuantizedWeight, type Section,
+} from './format.ts';
+
+function bytes(bin: Uint8Array, s: Section): Uint8Array {
+  // A copy: aligned, and detached from the file buffer (Buffer.slice would share Node's pool).
+  const out = new Uint8Array(s.byteLength);
+  out.set(bin.subarray(s.offset, s.offset + s.byteLength));
+  return out;
+}
+
+function float32s(bin: Uint8Array, s: Section): Float32Array {
+  return new Float32Array(bytes(bin, s).buffer);
+}
+
+function checkFinite(name: string, what: string, a: Float32Array): void {
+  for (let i = 0; i < a.length; i++) {
+    if (!Number.isFinite(a[i])) throw new InputError(`Malformed packed model: ${what} of ${name} has a non-finite value at ${i}.`);
+  }
+}
+
+/** Reads one quantized kernel's payload, validating grid values and outlier indices. */
+export function readAffine(e: AffineEntry, bin: Uint8Array): QuantizedWeight {
+  const scale = float32s(bin, e.scale);
+  const zero = float32s(bin, e.zero);
+  checkFinite(e.name, 'scale', scale);
+  checkFinite(e.name, 'zero', zero);
+  const codes = unpackCodes(bytes(bin, e.codes), e.bits, e.rows * e.cols);
+  let outliers: QuantizedWeight['outliers'];
+  if (e.outliers && e.outliers.count > 0) {
+    const indices = new Int32Array(bytes(bin, e.outliers.indices).buffer);
+    const values = float32s(bin, e.outliers.values);
+    const size = e.rows * e.cols;
+    for (let k = 0; k < indices.length; k++) {
+      if (indices[k] < 0 || indices[k] >= size) {
+        throw new InputError(`Malformed packed model: outlier index ${indices[k]} of ${e.name} is out of range [0, ${size}).`);
+      }
+      if (k > 0 && indices[k] <= indices[k - 1]) {
+        throw new InputError(`Malformed packed model: outlier indices of ${e.name} are not strictly ascending at position ${k}.`);
+      }
+    }
+    checkFinite(e.name, 'outlier values', values);
+    outliers = { indices, values };
+  }
+  return {
+    shape: e.shape,
+    codes,
+    grid: { bits: e.bits, groupSize: e.groupSize, scale, zero, rows: e.rows, groups: e.groups },
+    outliers,
+  };
+}
+
+export interface DecodedModel {
+  json: PackedModelJSON;
+  /** tfjs ModelArtifacts, ready for tf.io.fromMemory. */
+  artifacts: tf.io.ModelArtifacts;
+}
+
+/**
+ * Validates model.json (already parsed) and weights.bin and decodes them into tfjs artifacts with
+ * dequantized float32 weights. Throws InputError on any inconsistency.
+ */
+export function decodePacked(jsonValue: unknown, bin: Uint8Array): DecodedModel {
+  const json = validatePackedJSON(jsonValue, bin.byteLength);
+  const sum = checksum(bin);
+  if (sum !== json.weightsChecksum) {
+    throw new InputError(`The weights file checksum ${sum} does not match model.json (${json.weightsChecksum}): the file is corrupted or belongs to another model.json.`);
+  }
+  const entries = json.quantization.weights;
+  const total = entries.reduce((a, e) => a + e.shape.reduce((x, y) => x * y, 1), 0);
+  const data = new Float32Array(total);
+  const weightSpecs: tf.io.WeightsManifestEntry[] = [];
+  let at = 0;
+  for (const e of entries) {
+    const size = e.shape.reduce((x, y) => x * y, 1);
+    const values = e.encoding === 'float32'
+      ? float32s(bin, e.data)
+      : problemDataToKernelData(dequantizeProblem(readAffine(e, bin)), e.shape); // [out, in] -> kernel [..., out]
+    data.set(values, at);
+    at += size;
+    weightSpecs.push({ name: e.name, shape: e.shape, dtype: 'float32' });
+  }
+  return {
+    json,
+    artifacts: { modelTopology: json.modelTopology, weightSpecs, weightData: data.buffer, format: 'layers-model' },
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * Encoding of a quantized model into the packed format (adapters/io/format.ts): model.json
+ * content and the bytes of weights.bin. Pure (no file I/O).
+ */
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { InputError } from '../../plugins/core/errors.ts';
+import { packCodes } from '../../plugins/quantease/packing.ts';
+import { problemDataToKernelData, problemShape } from '../quantize/layer_problems.ts';
+import { reportSummary, type QuantizationReport } from '../quantize/report.ts';
+import { modelArtifacts } from './artifacts.ts';
+import {
+  AFFINE_ENCODING_VERSION, FORMAT_NAME, FORMAT_VERSION, QUANTIZATION_VERSION, checksum, dequantizeProblem,
+  type PackedModelJSON, type Section, type WeightEntry,
+} from './format.ts';
+
+export const WEIGHTS_FILE = 'weights.bin';
+
+function asBytes(a: ArrayBufferView): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/**
+ * model + report (from quantizeModel on this model) -> {json, bin}. Each quantized kernel of the
+ * model must equal the dequantization of the report's codes bit for bit; otherwise the report
+ * belongs to another model and InputError is thrown.
+ */
+export async function encodePacked(model: tfl.LayersModel, report: QuantizationReport): Promise<{ json: PackedModelJSON; bin: Uint8Array }> {
+  if (!report || !(report.quantized instanceof Map)) {
+    throw new InputError('`report` must be the report returned by quantizeModel (it carries the codes to pack).');
+  }
+  const a = await modelArtifacts(model);
+  const data = new Uint8Array(a.weightData);
+  const chunks: Uint8Array[] = [];
+  let at = 0;
+  const put = (bytes: Uint8Array): Section => {
+    chunks.push(bytes);
+    const s = { offset: at, byteLength: bytes.byteLength };
+    at += bytes.byteLength;
+    return s;
+  };
+  const entries: WeightEntry[] = [];
+  const used = new Set<string>();
+  let read = 0;
+  for (const spec of a.weightSpecs ?? []) {
+    const size = spec.shape.reduce((x, y) => x * y, 1);
+    if (spec.dtype !== 'float32' || spec.quantization) {
+      throw new InputError(`Weight ${spec.name} has dtype ${spec.dtype}${spec.quantization ? ' (tfjs-quantized)' : ''}; only float32 weights can be packed.`);
+    }
+    const raw = data.slice(read, read + size * 4);
+    read += size * 4;
+    const q = report.quantized.get(spec.name);
+    if (!q) {
+      entries.push({ name: spec.name, dtype: 'float32', shape: spec.shape, encoding: 'float32', data: put(raw) });
+      continue;
+    }
+    used.add(spec.name);
+    const [rows, cols] = problemShape(spec.shape);
+    const expected = problemDataToKernelData(dequantizeProblem(q), spec.shape);
+    const actual = new Uint32Array(raw.buffer);
+    const want = new Uint32Array(expected.buffer);
+    if (q.shape.join() !== spec.shape.join() || actual.length !== want.length || actual.some((v, i) => v !== want[i])) {
+      throw new InputError(`Weight ${spec.name} does not match the report's codes: pass the model and the report returned by the same quantizeModel call.`);
+    }
+    const k = q.outliers?.indices.length ?? 0;
+    entries.push({
+      name: spec.name, dtype: 'float32', shape: spec.shape,
+      encoding: 'affine', encodingVersion: AFFINE_ENCODING_VERSION, layout: 'out_in',
+      rows, cols, bits: q.grid.bits, groupSize: q.grid.groupSize, groups: q.grid.groups,
+      codes: put(packCodes(q.codes, q.grid.bits)),
+      scale: put(asBytes(Float32Array.from(q.grid.scale))),
+      zero: put(asBytes(Float32Array.from(q.grid.zero))),
+      ...(k > 0 ? {
+        outliers: {
+          count: k,
+          indices: put(asBytes(Int32Array.from(q.outliers!.indices))),
+          values: put(asBytes(Float32Array.from(q.outliers!.values))),
+        },
+      } : {}),
+    });
+  }
+  for (const name of report.quantized.keys()) {
+    if (!used.has(name)) throw new InputError(`The report has codes for ${name}, which is not a weight of this model.`);
+  }
+  const bin = new Uint8Array(at);
+  let o = 0;
+  for (const c of chunks) {
+    bin.set(c, o);
+    o += c.byteLength;
+  }
+  const json: PackedModelJSON = {
+    format: FORMAT_NAME,
+    formatVersion: FORMAT_VERSION,
+    modelTopology: a.modelTopology as object,
+    weightsFile: WEIGHTS_FILE,
+    weightsByteLength: bin.byteLength,
+    weightsChecksum: checksum(bin),
+    quantization: { version: QUANTIZATION_VERSION, weights: entries },
+    report: reportSummary(report),
+  };
+  return { json, bin };
+}

@@ -1,0 +1,83 @@
+/**
+ * Options of quantizeModel, validated once before any work: the layer options of
+ * QuantizeLayerOptions (plugins/quantease/types.ts) plus the model-level ones below.
+ */
+import type { QuantizeLayerOptions } from '../../plugins/quantease/types.ts';
+import { checkBoolean, checkInteger, optionFail, rejectUnknownKeys } from '../../plugins/core/validate.ts';
+import { resolveQuantizeOptions } from '../../plugins/quantease/quantize_layer.ts';
+import type { ProgressEvent } from './progress.ts';
+
+export type LayerPattern = string | RegExp;
+
+export interface QuantizeModelOptions extends Omit<QuantizeLayerOptions, 'onProgress'> {
+  /** Layer names to quantize: strings with `*` wildcards (whole-name match) or RegExps. Default: all. */
+  include?: LayerPattern | LayerPattern[];
+  /** Layer names to leave in float32, same patterns. Default: none. */
+  exclude?: LayerPattern | LayerPattern[];
+  /** Write the new weights into the given model instead of a copy. Default false. */
+  inPlace?: boolean;
+  /** Calibration rows per forward pass when calibration is a tensor. Default 128. */
+  batchSize?: number;
+  /** Called at each stage of each layer. Default: none. */
+  onProgress?: (e: ProgressEvent) => void;
+  /** Draw a progress bar on stderr when it is a terminal. Default false. */
+  progress?: boolean;
+  /** Also run RTN on each layer to report its error beside the chosen method's. Default true. */
+  compareRtn?: boolean;
+}
+
+export const LAYER_OPTION_KEYS = [
+  'method', 'bits', 'groupSize', 'symmetric', 'outliers', 'dampening', 'blockSize', 'actOrder',
+  'sweeps', 'unroundedSweepEvery', 'unroundedUntil', 'init',
+] as const;
+
+export const MODEL_OPTION_KEYS = [
+  ...LAYER_OPTION_KEYS, 'include', 'exclude', 'inPlace', 'batchSize', 'onProgress', 'progress', 'compareRtn',
+] as const;
+
+export interface ResolvedModelOptions {
+  layer: QuantizeLayerOptions;
+  include: RegExp[] | null;
+  exclude: RegExp[];
+  inPlace: boolean;
+  batchSize: number;
+  onProgress?: (e: ProgressEvent) => void;
+  progress: boolean;
+  compareRtn: boolean;
+}
+
+function toRegExp(name: string, p: unknown): RegExp {
+  if (p instanceof RegExp) return p;
+  if (typeof p === 'string' && p !== '') {
+    const body = p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*');
+    return new RegExp(`^${body}$`);
+  }
+  optionFail(name, p, 'a non-empty string (with * wildcards) or a RegExp, or an array of them');
+}
+
+function patterns(name: string, v: unknown): RegExp[] {
+  return (Array.isArray(v) ? v : [v]).map((p) => toRegExp(name, p));
+}
+
+/** Validates and resolves quantizeModel's options (throws OptionError). */
+export function resolveModelOptions(options: QuantizeModelOptions = {}): ResolvedModelOptions {
+  rejectUnknownKeys(options, MODEL_OPTION_KEYS, 'quantizeModel');
+  const o = options as Record<string, unknown>;
+  const layer: Record<string, unknown> = {};
+  for (const k of LAYER_OPTION_KEYS) if (o[k] !== undefined) layer[k] = o[k];
+  // Every layer option is checked now, before the model is copied (quantizeLayer's own rules).
+  resolveQuantizeOptions(layer as QuantizeLayerOptions);
+  const onProgress = o.onProgress;
+  if (onProgress !== undefined && typeof onProgress !== 'function') optionFail('onProgress', onProgress, 'a function');
+  return {
+    layer: layer as QuantizeLayerOptions,
+    include: o.include === undefined ? null : patterns('include', o.include),
+    exclude: o.exclude === undefined ? [] : patterns('exclude', o.exclude),
+    inPlace: o.inPlace === undefined ? false : checkBoolean('inPlace', o.inPlace),
+    batchSize: o.batchSize === undefined ? 128 : checkInteger('batchSize', o.batchSize, 1),
+    onProgress: onProgress as ResolvedModelOptions['onProgress'],
+    progress: o.progress === undefined ? false : checkBoolean('progress', o.progress),
+    compareRtn: o.compareRtn === undefined ? true : checkBoolean('compareRtn', o.compareRtn),
+  };
+}
+

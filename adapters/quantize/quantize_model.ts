@@ -1,0 +1,48 @@
+/**
+ * quantizeModel: post-training quantization of a tfjs-layers model (Sequential or functional) in
+ * one call. Dense, Conv2D and Conv1D kernels are quantized layer by layer, each against the
+ * second moment S = X^T X of its own inputs computed through the layers already quantized before
+ * it (sequential quantization); biases stay float32. Other layers with weights (DepthwiseConv2D,
+ * Embedding, BatchNormalization, ...) are left float32, with the reason in the report.
+ *
+ * Per layer, with W [out, in] and the chosen method (plugins/quantease/quantize_layer.ts):
+ *   What = argmin tr((W - What) S (W - What)^T), every row of What on its grid (+ outliers)
+ *
+ * @example
+ * const { model: q, report } = await quantizeModel(model, xCalib, { method: 'quantease', bits: 4 });
+ * console.log(formatReport(report));
+ * await saveQuantized(q, report, 'out/');
+ */
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { CovarianceAccumulator } from '../../plugins/quantease/covariance.ts';
+import { quantizeLayer } from '../../plugins/quantease/quantize_layer.ts';
+import type { Calibration } from './calibration.ts';
+import type { QuantizeModelOptions } from './options.ts';
+import type { QuantizationReport } from './report.ts';
+import { runQuantizeModel } from './run_quantize.ts';
+
+export type { Calibration, DatasetLike } from './calibration.ts';
+export type { QuantizeModelOptions, LayerPattern } from './options.ts';
+export type { QuantizationReport, LayerReport } from './report.ts';
+
+/**
+ * Quantizes `model` with calibration inputs `calibration` (a tensor, one tensor per model input,
+ * or a dataset of such batches / {xs}).
+ *
+ * Options (defaults): the layer options of QuantizeLayerOptions (method 'quantease', bits 4,
+ * whole-row grid, asymmetric, no outliers, ...), `include`/`exclude` layer-name patterns (all /
+ * none), `inPlace` (false: the input model is never modified and a new model is returned),
+ * `batchSize` (128 rows per forward pass), `onProgress`, `progress` (false; true draws a bar on a
+ * terminal), `compareRtn` (true).
+ *
+ * Throws OptionError on bad options and InputError on an empty calibration set, a calibration
+ * shape that does not match the model inputs, or NaN/Inf activations; then nothing is modified
+ * and nothing leaks.
+ */
+export function quantizeModel(
+  model: tfl.LayersModel,
+  calibration: Calibration,
+  options: QuantizeModelOptions = {},
+): Promise<{ model: tfl.LayersModel; report: QuantizationReport }> {
+  return runQuantizeModel(model, calibration, options, quantizeLayer, (width) => new CovarianceAccumulator(width));
+}
