@@ -7,13 +7,12 @@
  * Measured: about 5 minutes on a 2-core machine with the wasm backend (see the README).
  * Run: npm run demo [-- --out out/demo] [--seed 0] [--quick]
  */
-import {pathToFileURL} from 'node:url';
 import {selectBackend} from '../adapters/backend/select_backend.ts';
 import {
   FULL_CONFIG, OPTIMIZER_HEADERS, QUANT_HEADERS, QUICK_CONFIG, optimizerRows, quantRows, runCharLmEvaluation,
   type CharLmEvalConfig, type CharLmEvalResult,
 } from './eval_char_lm.ts';
-import {parseArgs} from './lib/args.ts';
+import {parseArgs, isMain, runMain} from './lib/args.ts';
 import {consoleTable} from './lib/report_writer.ts';
 
 /** The demo's budget: the full evaluation's model with a third of its training and smaller evaluation sets. */
@@ -21,6 +20,7 @@ export const DEMO_CONFIG: CharLmEvalConfig = {
   ...FULL_CONFIG,
   samplesPerEpoch: 20_000,
   epochs: 2,
+  evalsPerEpoch: 2,
   validationWindows: 10_000,
   testWindows: 30_000,
   calibrationWindows: 2048,
@@ -41,9 +41,4 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<Char
   return r;
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exitCode = 1;
-  });
-}
+if (isMain(import.meta.url)) runMain(main);

@@ -9,17 +9,16 @@
  *   3. Test perplexity and packed model bytes of each, against the float model.
  * Writes report.md, training_curves.png, train_loss.png and perplexity_vs_bytes.png (+ .svg).
  *
- * Run: npx tsx recipes/eval_char_lm.ts [--quick] [--out out/eval_char_lm] [--seed 0] [--epochs 6]
+ * Run: npx tsx recipes/eval_char_lm.ts [--quick] [--out out/eval_char_lm] [--seed 0] [--epochs 4]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import {pathToFileURL} from 'node:url';
 import {selectBackend} from '../adapters/backend/select_backend.ts';
 import {quantizeModel} from '../adapters/quantize/quantize_model.ts';
 import type {QuantizationReport} from '../adapters/quantize/report.ts';
 import type {QuantMethod, OutlierOptions} from '../plugins/quantease/types.ts';
 import {sam} from '../plugins/sam/index.ts';
-import {parseArgs} from './lib/args.ts';
+import {parseArgs, isMain, runMain} from './lib/args.ts';
 import {
   buildCharLM, disposeWindows, evaluationWindows, perplexity, sampleWindows, type CharLMOptions, type Windows,
 } from './lib/char_lm.ts';
@@ -46,6 +45,8 @@ export interface CharLmEvalConfig {
   /** Training windows drawn afresh each epoch (the same draws for every optimizer). */
   samplesPerEpoch: number;
   epochs: number;
+  /** Validation points per epoch (the curve's resolution; the batches are the same for any value). Default 1. */
+  evalsPerEpoch?: number;
   batchSize: number;
   learningRate: number;
   /** SAM and mSAM neighbourhood radius. */
@@ -78,6 +79,7 @@ export const FULL_CONFIG: CharLmEvalConfig = {
   model: {context: 32, embeddingDim: 16, convFilters: 128, convKernel: 4, convStride: 2, hidden: 256},
   samplesPerEpoch: 30_000,
   epochs: 4,
+  evalsPerEpoch: 3,
   batchSize: 128,
   learningRate: 2e-3,
   rho: 0.05,
@@ -85,7 +87,7 @@ export const FULL_CONFIG: CharLmEvalConfig = {
   optimizers: ['Adam', 'SAM', 'mSAM(4)'],
   validationWindows: 20_000,
   testWindows: 100_000,
-  calibrationWindows: 4096,
+  calibrationWindows: 16_384,
   bits: [4, 3],
   variants: QUANT_VARIANTS,
 };
@@ -111,8 +113,10 @@ export const QUICK_CONFIG: CharLmEvalConfig = {
 
 export interface OptimizerResult {
   name: OptimizerName;
-  /** Validation perplexity after epochs 0 (initial weights) .. E. */
+  /** Validation perplexity at `validationEpochs` (0 = initial weights, then evalsPerEpoch points per epoch). */
   validationPerplexity: number[];
+  /** Where each validation point was taken, in epochs (fractions within an epoch). */
+  validationEpochs: number[];
   /** Mean training cross-entropy (nats per character) of each epoch 1..E. */
   trainLoss: number[];
   finalValidationPerplexity: number;
@@ -194,28 +198,42 @@ async function trainOne(
   const stepsPerEpoch = Math.ceil(cfg.samplesPerEpoch / cfg.batchSize);
   const bar = new ProgressBar(`train ${name.padEnd(7)}`, cfg.epochs * stepsPerEpoch, {enabled: showProgress});
   const validationPerplexity = [await perplexity(model, validation)];
+  const validationEpochs = [0];
   const trainLoss: number[] = [];
+  // Each epoch's batches are cut into `evalsPerEpoch` runs of whole batches, with a validation
+  // point after each run: the same batches in the same order as one fit call per epoch.
+  const chunkSteps = Math.ceil(stepsPerEpoch / (cfg.evalsPerEpoch ?? 1));
   let seconds = 0;
   let cpuSeconds = 0;
   for (let epoch = 0; epoch < cfg.epochs; epoch++) {
     const w = sampleWindows(train, context, cfg.samplesPerEpoch, () => dataRng.uniform());
-    const t0 = performance.now();
-    const c0 = process.cpuUsage();
-    const history = await model.fit(w.x, w.y, {
-      epochs: 1, batchSize: cfg.batchSize, shuffle: false, verbose: 0,
-      callbacks: new tfl.CustomCallback({
-        onBatchEnd: async (batch, logs) => bar.update(epoch * stepsPerEpoch + batch + 1,
-            `loss ${(logs?.loss ?? NaN).toFixed(3)} val ppl ${validationPerplexity.at(-1)!.toFixed(2)}`),
-      }),
-    });
-    seconds += (performance.now() - t0) / 1000;
-    cpuSeconds += cpuSince(c0);
+    let lossSum = 0;
+    for (let step = 0; step < stepsPerEpoch; step += chunkSteps) {
+      const begin = step * cfg.batchSize;
+      const rows = Math.min((step + chunkSteps) * cfg.batchSize, cfg.samplesPerEpoch) - begin;
+      const xs = tf.slice(w.x, [begin, 0], [rows, -1]);
+      const ys = tf.slice(w.y, [begin, 0], [rows, -1]);
+      const t0 = performance.now();
+      const c0 = process.cpuUsage();
+      const history = await model.fit(xs, ys, {
+        epochs: 1, batchSize: cfg.batchSize, shuffle: false, verbose: 0,
+        callbacks: new tfl.CustomCallback({
+          onBatchEnd: async (batch, logs) => bar.update(epoch * stepsPerEpoch + step + batch + 1,
+              `loss ${(logs?.loss ?? NaN).toFixed(3)} val ppl ${validationPerplexity.at(-1)!.toFixed(2)}`),
+        }),
+      });
+      seconds += (performance.now() - t0) / 1000;
+      cpuSeconds += cpuSince(c0);
+      tf.dispose([xs, ys]);
+      lossSum += (history.history.loss[0] as number) * rows;
+      validationPerplexity.push(await perplexity(model, validation));
+      validationEpochs.push(epoch + (begin + rows) / cfg.samplesPerEpoch);
+    }
     disposeWindows(w);
-    trainLoss.push(history.history.loss[0] as number);
-    validationPerplexity.push(await perplexity(model, validation));
+    trainLoss.push(lossSum / cfg.samplesPerEpoch);
   }
   bar.finish(`val ppl ${validationPerplexity.at(-1)!.toFixed(3)} in ${seconds.toFixed(0)} s`);
-  return {model, result: {name, validationPerplexity, trainLoss, finalValidationPerplexity: validationPerplexity.at(-1)!, trainSeconds: seconds, trainCpuSeconds: cpuSeconds}};
+  return {model, result: {name, validationPerplexity, validationEpochs, trainLoss, finalValidationPerplexity: validationPerplexity.at(-1)!, trainSeconds: seconds, trainCpuSeconds: cpuSeconds}};
 }
 
 /** Runs evaluation 3 with `cfg`; writes the report and plots into `opts.out`. */
@@ -308,10 +326,17 @@ function layerErrors(report: QuantizationReport): QuantResult['layers'] {
 async function writePlots(r: CharLmEvalResult, cfg: CharLmEvalConfig): Promise<string[]> {
   const epochs = (n: number) => Array.from({length: n}, (_, i) => i);
   const sub = `same initial weights and batches; ${cfg.epochs} epochs x ${cfg.samplesPerEpoch} windows, batch ${cfg.batchSize}, seed ${r.seed}`;
+  // The untrained point (perplexity ~ vocabulary size) would flatten the rest: start after the first epoch's
+  // early points when there are later ones, and say where the curves started.
+  const from = cfg.epochs >= 2 ? 1 : 1e-9;
   const curves = linePlot({
-    title: 'Validation perplexity during training', subtitle: sub,
-    xLabel: 'epoch', yLabel: 'validation perplexity (per character)', logY: true,
-    series: r.optimizers.map((o) => ({name: o.name, x: epochs(o.validationPerplexity.length), y: o.validationPerplexity})),
+    title: 'Validation perplexity during training',
+    subtitle: `${sub}; at epoch 0 (initial weights) ${r.optimizers[0].validationPerplexity[0].toFixed(1)}`,
+    xLabel: 'epoch', yLabel: 'validation perplexity (per character)',
+    series: r.optimizers.map((o) => {
+      const keep = o.validationEpochs.map((e, i) => (e >= from ? i : -1)).filter((i) => i >= 0);
+      return {name: o.name, x: keep.map((i) => o.validationEpochs[i]), y: keep.map((i) => o.validationPerplexity[i])};
+    }),
   });
   const loss = linePlot({
     title: 'Training loss', subtitle: sub, xLabel: 'epoch', yLabel: 'mean training cross-entropy (nats / character)',
@@ -327,6 +352,9 @@ async function writePlots(r: CharLmEvalResult, cfg: CharLmEvalConfig): Promise<s
         return {name: label, x: pts.map((q) => q.bytes / 1024), y: pts.map((q) => q.testPerplexity), points: true};
       }),
       {name: 'float32', x: [r.float.bytes / 1024], y: [r.float.testPerplexity], points: true},
+      // The float model's perplexity as a level across the plot, so each point's loss is visible.
+      {name: 'float32 level', x: [Math.min(...r.quantized.map((q) => q.bytes)) / 1024, r.float.bytes / 1024],
+        y: [r.float.testPerplexity, r.float.testPerplexity], dashed: true, points: false},
     ],
   });
   for (const spec of [curves, loss, tradeoff]) widenLegend(spec);
@@ -354,10 +382,10 @@ export function integerX(spec: PlotSpec): void {
 /** The compact optimizer table (also printed by the demo). */
 export function optimizerRows(r: CharLmEvalResult): Array<Array<string | number>> {
   const adam = r.optimizers.find((o) => o.name === 'Adam');
-  return r.optimizers.map((o) => [o.name, o.finalValidationPerplexity, Math.min(...o.validationPerplexity),
+  return r.optimizers.map((o) => [o.name, o.finalValidationPerplexity, Math.min(...o.validationPerplexity.slice(1)),
     o.trainSeconds, o.trainCpuSeconds, adam ? o.trainCpuSeconds / adam.trainCpuSeconds : NaN]);
 }
-export const OPTIMIZER_HEADERS = ['optimizer', 'val. perplexity (final)', 'val. perplexity (best epoch)', 'train s', 'train CPU s', 'CPU time / Adam'];
+export const OPTIMIZER_HEADERS = ['optimizer', 'val. perplexity (final)', 'val. perplexity (best point)', 'train s', 'train CPU s', 'CPU time / Adam'];
 
 /** The compact quantization table (also printed by the demo). */
 export function quantRows(r: CharLmEvalResult): Array<Array<string | number>> {
@@ -448,9 +476,4 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<Char
   return r;
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exitCode = 1;
-  });
-}
+if (isMain(import.meta.url)) runMain(main);

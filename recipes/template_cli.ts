@@ -14,10 +14,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import {execFileSync} from 'node:child_process';
 import {mkdirSync, statSync, writeFileSync} from 'node:fs';
-import {fileURLToPath, pathToFileURL} from 'node:url';
+import {fileURLToPath} from 'node:url';
 import {selectBackend} from '../adapters/backend/select_backend.ts';
 import {loadQuantized} from '../adapters/io/load_quantized.ts';
-import {parseArgs} from './lib/args.ts';
+import {parseArgs, isMain, runMain} from './lib/args.ts';
 import {buildCharLM, disposeWindows, evaluationWindows, perplexity, sampleWindows} from './lib/char_lm.ts';
 import {loadMobyDick} from './lib/data/moby_dick.ts';
 import {Rng} from './lib/rng.ts';
@@ -108,9 +108,4 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<CliT
   return result;
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exitCode = 1;
-  });
-}
+if (isMain(import.meta.url)) runMain(main);

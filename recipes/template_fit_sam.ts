@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {selectBackend} from '../adapters/backend/select_backend.ts';
-import {sam, type SAMConfig} from '../plugins/sam/index.ts';
+import {sam} from '../plugins/sam/index.ts';
 import {isMain, parseArgs, runMain} from './lib/args.ts';
 import {Rng} from './lib/rng.ts';
 import {consoleTable} from './lib/report_writer.ts';
@@ -88,7 +88,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<Temp
     const optimizer =
       method === 'Adam' ? tf.train.adam(LEARNING_RATE) :
       method === 'SAM' ? sam(tf.train.adam(LEARNING_RATE), {rho: RHO}) :
-      sam(tf.train.adam(LEARNING_RATE), {rho: RHO, microBatches: MICRO_BATCHES, model: model as unknown as SAMConfig['model']});
+      sam(tf.train.adam(LEARNING_RATE), {rho: RHO, microBatches: MICRO_BATCHES, model});
     model.compile({optimizer, loss: 'binaryCrossentropy', metrics: ['accuracy']});
 
     // ---- train: unchanged ----

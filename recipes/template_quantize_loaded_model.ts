@@ -8,13 +8,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {statSync} from 'node:fs';
-import {pathToFileURL} from 'node:url';
 import {selectBackend} from '../adapters/backend/select_backend.ts';
 import {quantizeModel} from '../adapters/quantize/quantize_model.ts';
 import {formatReport} from '../adapters/quantize/report.ts';
 import {saveQuantized} from '../adapters/io/save_quantized.ts';
 import {loadQuantized} from '../adapters/io/load_quantized.ts';
-import {parseArgs} from './lib/args.ts';
+import {parseArgs, isMain, runMain} from './lib/args.ts';
 import {CALIBRATION_PHOTOS, EVALUATION_PHOTOS, viewsOf} from './lib/data/images.ts';
 import {loadNsfwjsMobileNetV2} from './lib/data/nsfwjs_model.ts';
 import {Rng} from './lib/rng.ts';
@@ -90,9 +89,4 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<Load
   return result;
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exitCode = 1;
-  });
-}
+if (isMain(import.meta.url)) runMain(main);

@@ -7,13 +7,12 @@
  * Run: npx tsx recipes/template_quantize_on_train_end.ts [--quick] [--out out/template_quantize_on_train_end]
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {pathToFileURL} from 'node:url';
 import {selectBackend} from '../adapters/backend/select_backend.ts';
 import {quantizeOnTrainEnd} from '../adapters/quantize/callback.ts';
 import {formatReport} from '../adapters/quantize/report.ts';
 import {loadQuantized} from '../adapters/io/load_quantized.ts';
 import {sam} from '../plugins/sam/index.ts';
-import {parseArgs} from './lib/args.ts';
+import {parseArgs, isMain, runMain} from './lib/args.ts';
 import {buildCharLM, disposeWindows, evaluationWindows, perplexity, sampleWindows} from './lib/char_lm.ts';
 import {loadMobyDick} from './lib/data/moby_dick.ts';
 import {Rng} from './lib/rng.ts';
@@ -92,9 +91,4 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<Temp
   return result;
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exitCode = 1;
-  });
-}
+if (isMain(import.meta.url)) runMain(main);

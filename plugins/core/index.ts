@@ -1,2 +1,3 @@
 export * from './errors.ts';
 export * from './validate.ts';
+export * from './random.ts';

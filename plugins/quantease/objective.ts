@@ -16,7 +16,8 @@ export function quadraticForm(d: Float32Array, rows: number, cols: number, sigma
   });
   const value = total.dataSync()[0];
   total.dispose();
-  return value;
+  // S is positive semi-definite, so a negative sum is float32 round-off of a near-zero D.
+  return Math.max(0, value);
 }
 
 /** f(What) = tr((W - What) S (W - What)^T). */

@@ -17,16 +17,8 @@ export const CLASS_NAMES = [
 ] as const;
 
 /** mulberry32: a small seeded PRNG returning uniforms in [0, 1). */
-export function makeRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as makeRng } from '../../plugins/core/random.ts';
+import { mulberry32 as makeRng } from '../../plugins/core/random.ts';
 
 /** Draws shape `label` (index into CLASS_NAMES) into a new SIDE*SIDE array, row-major. */
 export function drawShape(label: number, rng: () => number, noise = 0.1): Float32Array {

@@ -135,8 +135,11 @@ export function linePlot(opts: LinePlotOptions): PlotSpec {
   const names = opts.series.map((s) => s.name);
   const color = {field: 'series', type: 'nominal', title: null, scale: {domain: names},
     legend: {symbolType: 'stroke', symbolStrokeWidth: 3, symbolOpacity: 1, symbolSize: 300}};
+  // Integer x values (epochs, iterations) get integer ticks.
+  const integerX = opts.series.every((s) => s.x.every((v) => Number.isInteger(v)));
   const xEnc = {field: 'x', type: 'quantitative', title: opts.xLabel,
-    scale: opts.logX ? {type: 'log', nice: false} : {zero: false, nice: false}};
+    scale: opts.logX ? {type: 'log', nice: false} : {zero: false, nice: false},
+    ...(integerX ? {axis: {format: opts.logX ? ',' : 'd', tickMinStep: 1}} : {})};
   const yScale = opts.logY ? {type: 'log'} : {zero: false};
   const layers: unknown[] = [];
   if (bandRows.length > 0) {

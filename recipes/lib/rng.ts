@@ -14,17 +14,9 @@
  *   const order = rng.permutation(10); // Int32Array, a shuffle of 0..9
  */
 
-/** mulberry32: a tiny, fast 32-bit PRNG; good enough for data shuffling and synthetic noise. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../plugins/core/random.ts';
+
+export { mulberry32 };
 
 export class Rng {
   private readonly next: () => number;

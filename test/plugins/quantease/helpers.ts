@@ -7,16 +7,8 @@ import type { ExecutionContext } from 'ava';
 import type { Grid } from '../../../plugins/quantease/types.ts';
 
 /** Mulberry32: deterministic uniform [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as rng } from '../../../plugins/core/random.ts';
+import { mulberry32 as rng } from '../../../plugins/core/random.ts';
 
 /** Standard normal by Box-Muller. */
 export function gaussian(next: () => number): () => number {

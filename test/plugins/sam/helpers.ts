@@ -54,16 +54,8 @@ export function close(t: ExecutionContext, actual: ArrayLike<number>, expected: 
 }
 
 /** Seeded JS PRNG (mulberry32) for float64 references and test data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as rng } from '../../../plugins/core/random.ts';
+import { mulberry32 as rng } from '../../../plugins/core/random.ts';
 
 /** n uniform values in [-1, 1), rounded to float32 so float32 and float64 paths start equal. */
 export function randomArray(n: number, seed: number): number[] {

@@ -1,0 +1,16 @@
+/**
+ * A seeded 32-bit PRNG (Tommy Ettinger's mulberry32): deterministic uniforms in [0, 1) on every
+ * platform, for reproducible data, splits, test references and starting vectors.
+ */
+
+/** Returns a generator of uniforms in [0, 1) whose stream depends only on `seed`. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
