@@ -164,8 +164,13 @@ function section(where: string, v: unknown, expected: number, binLength: number)
   return { offset, byteLength };
 }
 
-/** Validates a parsed model.json against the weights file length; returns it typed. Throws InputError. */
-export function validatePackedJSON(json: unknown, binLength: number): PackedModelJSON {
+/**
+ * Validates a parsed model.json; returns it typed. Throws InputError.
+ * Sections are checked against the declared "weightsByteLength", so the whole manifest can be
+ * validated before weights.bin is fetched (`binLength` omitted); with `binLength` (the actual size
+ * of weights.bin) the file must also have exactly the declared size.
+ */
+export function validatePackedJSON(json: unknown, binLength?: number): PackedModelJSON {
   if (!isObj(json)) bad('model.json is not a JSON object.');
   if (json.format !== FORMAT_NAME) bad(`"format" is ${JSON.stringify(json.format)}, expected "${FORMAT_NAME}".`);
   if (json.formatVersion !== FORMAT_VERSION) {
@@ -176,7 +181,7 @@ export function validatePackedJSON(json: unknown, binLength: number): PackedMode
     bad(`"weightsFile" must be a plain file name, got ${JSON.stringify(json.weightsFile)}.`);
   }
   const total = int('"weightsByteLength"', json.weightsByteLength);
-  if (binLength !== total) {
+  if (binLength !== undefined && binLength !== total) {
     throw new InputError(`The weights file has ${binLength} bytes but model.json expects ${total}: the file is truncated or does not belong to this model.json.`);
   }
   if (typeof json.weightsChecksum !== 'string') bad('"weightsChecksum" is missing.');
@@ -198,7 +203,7 @@ export function validatePackedJSON(json: unknown, binLength: number): PackedMode
     const shape = e.shape.map((d: unknown, k: number) => int(`${where}.shape[${k}]`, d));
     const size = shape.reduce((a: number, b: number) => a * b, 1);
     if (e.encoding === 'float32') {
-      section(`${where}.data`, e.data, size * 4, binLength);
+      section(`${where}.data`, e.data, size * 4, total);
     } else if (e.encoding === 'affine') {
       if (e.encodingVersion !== AFFINE_ENCODING_VERSION) {
         throw new InputError(`Unsupported encoding version ${JSON.stringify(e.encodingVersion)} for ${where} (${e.name}): this loader reads ${AFFINE_ENCODING_VERSION}.`);
@@ -213,14 +218,14 @@ export function validatePackedJSON(json: unknown, binLength: number): PackedMode
       const groupSize = int(`${where}.groupSize`, e.groupSize, 1);
       const groups = int(`${where}.groups`, e.groups, 1);
       if (groups !== Math.ceil(cols / groupSize)) bad(`${where}.groups is ${groups} but ceil(cols / groupSize) = ${Math.ceil(cols / groupSize)}.`);
-      section(`${where}.codes`, e.codes, packedByteLength(rows * cols, bits), binLength);
-      section(`${where}.scale`, e.scale, rows * groups * 4, binLength);
-      section(`${where}.zero`, e.zero, rows * groups * 4, binLength);
+      section(`${where}.codes`, e.codes, packedByteLength(rows * cols, bits), total);
+      section(`${where}.scale`, e.scale, rows * groups * 4, total);
+      section(`${where}.zero`, e.zero, rows * groups * 4, total);
       if (e.outliers !== undefined) {
         if (!isObj(e.outliers)) bad(`${where}.outliers must be an object.`);
         const k = int(`${where}.outliers.count`, e.outliers.count);
-        section(`${where}.outliers.indices`, e.outliers.indices, 4 * k, binLength);
-        section(`${where}.outliers.values`, e.outliers.values, 4 * k, binLength);
+        section(`${where}.outliers.indices`, e.outliers.indices, 4 * k, total);
+        section(`${where}.outliers.values`, e.outliers.values, 4 * k, total);
       }
     } else {
       bad(`${where}.encoding must be "float32" or "affine", got ${JSON.stringify(e.encoding)}.`);

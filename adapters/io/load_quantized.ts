@@ -8,6 +8,7 @@ import { InputError, describeValue } from '../../plugins/core/errors.ts';
 import { rejectUnknownKeys } from '../../plugins/core/validate.ts';
 import { buildModel } from './artifacts.ts';
 import { decodePacked } from './decode.ts';
+import { validatePackedJSON } from './format.ts';
 import { isNode, readLocalFile } from './read_node.ts';
 
 export interface LoadQuantizedOptions {
@@ -47,6 +48,7 @@ async function read(where: string, fetchFn: typeof fetch | undefined): Promise<U
  * Loads a packed model from a directory, a model.json path, or a URL.
  * Everything is validated before the model is built: an unknown version, missing keys, sizes that
  * do not match, outlier indices out of range, a truncated or corrupted weights file -> InputError.
+ * model.json is validated in full before weights.bin is fetched.
  * @example const model = await loadQuantized('out/model.json');
  */
 export async function loadQuantized(pathOrUrl: string, options: LoadQuantizedOptions = {}): Promise<tfl.LayersModel> {
@@ -64,12 +66,11 @@ export async function loadQuantized(pathOrUrl: string, options: LoadQuantizedOpt
   } catch (err) {
     throw new InputError(`Malformed packed model: ${jsonPath} is not valid JSON (${(err as Error).message}).`);
   }
-  const file = (json as { weightsFile?: unknown })?.weightsFile;
-  if (typeof file !== 'string' || !/^[\w.-]+$/.test(file) || file.startsWith('.')) {
-    throw new InputError(`Malformed packed model: "weightsFile" must be a plain file name, got ${describeValue(file)}.`);
-  }
+  // The whole manifest (version, keys, declared sizes) is validated before weights.bin is
+  // requested: a file this loader cannot read costs one small request, not the whole download.
+  const manifest = validatePackedJSON(json);
   progress(0.1, 'weights');
-  const bin = await read(sibling(jsonPath, file), options.fetch);
+  const bin = await read(sibling(jsonPath, manifest.weightsFile), options.fetch);
   progress(0.6, 'decode');
   const { artifacts } = decodePacked(json, bin);
   progress(0.8, 'build');

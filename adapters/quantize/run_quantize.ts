@@ -18,6 +18,7 @@ import { cloneModel } from '../io/artifacts.ts';
 import { affineByteLength, dequantizeProblem, type QuantizedWeight } from '../io/format.ts';
 import { calibrationSource, type Calibration } from './calibration.ts';
 import { captureCovariance, type CovarianceLike } from './capture.ts';
+import { backendMemoryLimit, checkLayerMemory } from './memory.ts';
 import { isQuantizable, kernelToProblem, problemDataToKernelData, problemShape, skipReason } from './layer_problems.ts';
 import { resolveModelOptions, type QuantizeModelOptions } from './options.ts';
 import { progressBar, type ProgressEvent } from './progress.ts';
@@ -89,6 +90,12 @@ export async function runQuantizeModel(
     const selected = (l: tfl.layers.Layer) =>
       (opts.include === null || opts.include.some((r) => r.test(l.name))) && !opts.exclude.some((r) => r.test(l.name));
     const todo = withWeights.filter((l) => isQuantizable(l) && selected(l));
+    // Before any work: refuse, with the fix, a layer whose S [in, in] cannot fit in the backend's
+    // memory (wasm fails silently past its 4 GiB heap).
+    for (const layer of todo) {
+      const [, inDim] = problemShape(kernelOf(layer).shape as number[]);
+      checkLayerMemory(layer.name, inDim, tf.memory().numBytes, backendMemoryLimit(tf.getBackend()), tf.getBackend());
+    }
     let done = 0;
     for (const layer of withWeights) {
       const bytes = weightBytes(layer);

@@ -56,6 +56,8 @@ export interface SweepContext {
   whatT: Float32Array;
   /** Work buffer for P[:, sub]^T, float64 [QUANTEASE_INNER_BLOCK, rows]. */
   work: Float64Array;
+  /** Change of (T - What)^T in the current block, float32 [blockSize, rows] (every entry is rewritten). */
+  dBlock: Float32Array;
   /** Rows moved in the current column. */
   movedRows: Int32Array;
   /** S as a tensor [cols, cols] (not owned). */
@@ -78,24 +80,34 @@ export function createSweepContext(
   const inner: SubBlock[][] = [];
   for (let c0 = 0; c0 < cols; c0 += b) {
     const bw = Math.min(b, cols - c0);
-    const sCols = tf.slice(sigma, [0, c0], [cols, bw]);
+    const sCols = sigmaBlock(s, cols, 0, cols, c0, bw);
     sColumns.push(sCols);
     const subs: SubBlock[] = [];
     for (let o = 0; o < bw; o += QUANTEASE_INNER_BLOCK) {
       const sw = Math.min(QUANTEASE_INNER_BLOCK, bw - o);
       const sBB = new Float64Array(sw * sw);
       for (let i = 0; i < sw; i++) for (let j = 0; j < sw; j++) sBB[i * sw + j] = s[(c0 + o + i) * cols + c0 + o + j];
-      const sLeft = o > 0 ? tf.slice(sigma, [c0 + o, c0], [sw, o]) : null;
+      const sLeft = o > 0 ? sigmaBlock(s, cols, c0 + o, sw, c0, o) : null;
       subs.push({ offset: o, width: sw, sBB, sLeft });
     }
     inner.push(subs);
   }
   const ctx: SweepContext = {
     rows, cols, blockSize: b, grid, targetT: transpose(target, rows, cols), whatT: transpose(start, rows, cols),
-    work: new Float64Array(QUANTEASE_INNER_BLOCK * rows), movedRows: new Int32Array(rows), sigma, sColumns, inner, pt: tf.zeros([cols, rows]),
+    work: new Float64Array(QUANTEASE_INNER_BLOCK * rows), dBlock: new Float32Array(b * rows), movedRows: new Int32Array(rows), sigma, sColumns, inner, pt: tf.zeros([cols, rows]),
   };
   refreshResidual(ctx);
   return ctx;
+}
+
+/**
+ * The block S[r0 : r0 + nr, c0 : c0 + nc] as a tensor, copied from the JS copy of S. Not tf.slice:
+ * the wasm backend's Slice reads the whole input into JS first (340 MB per call for in = 9216).
+ */
+function sigmaBlock(s: Float32Array, n: number, r0: number, nr: number, c0: number, nc: number): tf.Tensor2D {
+  const out = new Float32Array(nr * nc);
+  for (let i = 0; i < nr; i++) out.set(s.subarray((r0 + i) * n + c0, (r0 + i) * n + c0 + nc), i * nc);
+  return tf.tensor2d(out, [nr, nc]);
 }
 
 /** a [rows, cols] -> a^T [cols, rows] (row-major both). */
@@ -137,14 +149,18 @@ export function residualObjective(ctx: SweepContext): number {
 /**
  * The sequential part: columns c0..c0+sw-1, all rows, on typed arrays in the transposed layout
  * (a column is contiguous), so each step is a pass over rows and each rank-1 term an axpy.
- * `pb` is P[:, sub]^T [sw, rows]; writes the change of T - What into dT [sw, rows]. Returns
+ * `pb` is P[:, sub]^T [sw, rows] at the block start and `left` the earlier sub-blocks' part of
+ * it (S[sub, B before sub] dD^T, or null); writes the change of T - What into dT [sw, rows]. Returns
  * entries moved.
  */
-function innerSweep(ctx: SweepContext, c0: number, sw: number, pb: Float32Array, sBB: Float64Array, dT: Float32Array, rounded: boolean): number {
+function innerSweep(ctx: SweepContext, c0: number, sw: number, pb: Float32Array, left: Float32Array | null, sBB: Float64Array, dT: Float32Array, rounded: boolean): number {
   const { rows, grid, targetT, whatT, work, movedRows } = ctx;
   const { scale, zero, groups, groupSize } = grid;
   const maxq = maxCode(grid.bits);
-  for (let i = 0; i < sw * rows; i++) work[i] = pb[i];
+  const n = sw * rows;
+  // Math.fround: the float32 sum a tensor add would give.
+  if (left) for (let i = 0; i < n; i++) work[i] = Math.fround(pb[i] + left[i]);
+  else for (let i = 0; i < n; i++) work[i] = pb[i];
   let moved = 0;
   for (let jj = 0; jj < sw; jj++) {
     const j = c0 + jj;
@@ -181,7 +197,28 @@ function innerSweep(ctx: SweepContext, c0: number, sw: number, pb: Float32Array,
     // P[:, j2] += dD_j S[j, j2] for the later columns of the sub-block: an axpy over rows, or
     // over the moved rows only when few moved (late rounded sweeps).
     const sparse = movedCol * 4 < rows;
-    for (let j2 = jj + 1; j2 < sw; j2++) {
+    let j2 = jj + 1;
+    if (!sparse) {
+      // four columns per pass over the rows (same operations per entry, fewer loads of dT)
+      for (; j2 + 3 < sw; j2 += 4) {
+        const s0 = sBB[jj * sw + j2];
+        const s1 = sBB[jj * sw + j2 + 1];
+        const s2 = sBB[jj * sw + j2 + 2];
+        const s3 = sBB[jj * sw + j2 + 3];
+        const w0 = j2 * rows;
+        const w1 = w0 + rows;
+        const w2 = w1 + rows;
+        const w3 = w2 + rows;
+        for (let r = 0; r < rows; r++) {
+          const d = dT[wb + r];
+          work[w0 + r] += d * s0;
+          work[w1 + r] += d * s1;
+          work[w2 + r] += d * s2;
+          work[w3 + r] += d * s3;
+        }
+      }
+    }
+    for (; j2 < sw; j2++) {
       const sj = sBB[jj * sw + j2];
       if (sj === 0) continue;
       const w2 = j2 * rows;
@@ -198,6 +235,16 @@ function innerSweep(ctx: SweepContext, c0: number, sw: number, pb: Float32Array,
   return moved;
 }
 
+/** a [m, k] (tensor) times b [k, n] (typed array), downloaded: one untransposed matMul. */
+function matMulData(a: tf.Tensor2D, b: Float32Array, k: number, n: number): Float32Array {
+  const bt = tf.tensor2d(b, [k, n]);
+  const c = tf.matMul(a, bt);
+  const data = c.dataSync() as Float32Array;
+  bt.dispose();
+  c.dispose();
+  return data;
+}
+
 /** One sweep over all columns; `rounded` false leaves What_j unrounded. Returns entries moved. */
 export function sweep(ctx: SweepContext, rounded: boolean): number {
   const { rows, cols, blockSize: b } = ctx;
@@ -205,21 +252,16 @@ export function sweep(ctx: SweepContext, rounded: boolean): number {
   for (let blk = 0, c0 = 0; c0 < cols; blk++, c0 += b) {
     const bw = Math.min(b, cols - c0);
     const subs = ctx.inner[blk];
-    const pB = tf.slice(ctx.pt, [c0, 0], [bw, rows]) as tf.Tensor2D; // P[:, B]^T at the block start
-    const dTB = new Float32Array(bw * rows); // dD_B^T [bw, rows]
+    // P[:, B]^T at the block start (one download of P^T is cheaper than a slice op plus a download)
+    const pBData = (ctx.pt.dataSync() as Float32Array).subarray(c0 * rows, (c0 + bw) * rows);
+    const dTB = ctx.dBlock.subarray(0, bw * rows); // dD_B^T [bw, rows]
     let movedB = 0;
     for (const { offset: o, width: sw, sBB, sLeft } of subs) {
       // Left-looking: P[:, sub]^T = (block start) + S[sub, B before sub] dD^T of the earlier sub-blocks.
-      const pSub = tf.tidy(() => {
-        const start = subs.length === 1 ? pB : tf.slice(pB, [o, 0], [sw, rows]);
-        if (!sLeft || movedB === 0) return start;
-        return tf.add(start, tf.matMul(sLeft, tf.tensor2d(dTB.subarray(0, o * rows), [o, rows])));
-      });
-      const pb = pSub.dataSync() as Float32Array; // [sw, rows]
-      if (pSub !== pB) pSub.dispose();
-      movedB += innerSweep(ctx, c0 + o, sw, pb, sBB, dTB.subarray(o * rows, (o + sw) * rows), rounded);
+      const pb = pBData.subarray(o * rows, (o + sw) * rows);
+      const left = sLeft && movedB > 0 ? matMulData(sLeft, dTB.subarray(0, o * rows), o, rows) : null;
+      movedB += innerSweep(ctx, c0 + o, sw, pb, left, sBB, dTB.subarray(o * rows, (o + sw) * rows), rounded);
     }
-    pB.dispose();
     if (movedB > 0) {
       // P^T += S[:, B] dD_B^T   ([cols, bw] x [bw, rows])
       const next = tf.tidy(() => tf.add(ctx.pt, tf.matMul(ctx.sColumns[blk], tf.tensor2d(dTB, [bw, rows])))) as tf.Tensor2D;

@@ -107,6 +107,58 @@ test.serial('loads through a URL with a custom fetch (the browser path) and from
   for (const m of [a, b, q, model]) m.dispose();
 });
 
+test.serial('model.json is validated in full before weights.bin is requested', async (t) => {
+  const model = convDenseModel(6);
+  const { model: q, report } = await quantizeModel(model, calib, { method: 'rtn', bits: 4 });
+  const { json, bin } = await encodePacked(q, report);
+  const before = tf.memory().numTensors;
+  // A fake server holding one model.json (possibly damaged) and the intact weights.bin; it counts requests.
+  const serve = (modelJson: unknown) => {
+    const requested: string[] = [];
+    const fetchFn = (async (url: string) => {
+      const file = new URL(url).pathname.split('/').pop()!;
+      requested.push(file);
+      return new Response(file === 'model.json' ? JSON.stringify(modelJson) : bin.slice());
+    }) as unknown as typeof fetch;
+    return { requested, fetchFn };
+  };
+  const clone = () => JSON.parse(JSON.stringify(json)) as PackedModelJSON;
+  const damaged: Array<[string, PackedModelJSON, RegExp]> = [
+    ['wrong format version', { ...clone(), formatVersion: 2 }, /^Unsupported packed model version 2: this loader reads version 1\.$/],
+    ['wrong manifest version', (() => { const j = clone(); j.quantization.version = 7; return j; })(), /^Unsupported quantization manifest version 7/],
+    ['wrong section size', (() => {
+      const j = clone();
+      j.quantization.weights.find((e): e is AffineEntry => e.encoding === 'affine')!.codes.byteLength -= 1;
+      return j;
+    })(), /^Malformed packed model: quantization\.weights\[\d+\]\.codes\.byteLength is \d+ but \d+ bytes are expected\.$/],
+    ['section past the declared size', (() => {
+      const j = clone();
+      j.quantization.weights.find((e): e is AffineEntry => e.encoding === 'affine')!.scale.offset = j.weightsByteLength;
+      return j;
+    })(), /beyond the end of the weights file/],
+  ];
+  for (const [label, j, message] of damaged) {
+    const { requested, fetchFn } = serve(j);
+    await t.throwsAsync(loadQuantized('https://example.test/m/', { fetch: fetchFn }), { instanceOf: InputError, message }, label);
+    t.deepEqual(requested, ['model.json'], `${label}: weights.bin never requested`);
+  }
+  // A declared size that the weights file does not have is found once the file arrives.
+  const { requested, fetchFn } = serve({ ...clone(), weightsByteLength: bin.length + 4 });
+  await t.throwsAsync(loadQuantized('https://example.test/m/', { fetch: fetchFn }), {
+    instanceOf: InputError, message: /^The weights file has \d+ bytes but model.json expects \d+: the file is truncated/,
+  });
+  t.deepEqual(requested, ['model.json', 'weights.bin']);
+  // The intact model: both files, once each.
+  const ok = serve(json);
+  const loaded = await loadQuantized('https://example.test/m/model.json', { fetch: ok.fetchFn });
+  t.deepEqual(ok.requested, ['model.json', 'weights.bin']);
+  t.deepEqual(weightValues(loaded), weightValues(q));
+  loaded.dispose();
+  t.is(tf.memory().numTensors, before);
+  q.dispose();
+  model.dispose();
+});
+
 test.serial('truncated, malformed, wrong-version and out-of-range files are rejected with clear errors', async (t) => {
   const model = convDenseModel(4);
   const { model: q, report } = await quantizeModel(model, calib, { method: 'quantease', bits: 3, sweeps: 4, outliers: { fraction: 0.02 } });
