@@ -10,6 +10,8 @@
  * - `Conv2DBackpropFilter`, `DepthwiseConv2dNativeBackpropFilter`,
  *   `DepthwiseConv2dNativeBackpropInput`: missing in stock wasm; built from its convolutions.
  * - `UnsortedSegmentSum`: missing in stock wasm; Embedding's gradient needs it.
+ * - `Slice`, `SplitV`: the stock kernels copy the whole input out of the heap first (SplitV once
+ *   per part); replaced by ones that copy only the kept runs inside the heap (wasm_kernels/slice.ts).
  *
  * Nothing happens at import. Call after importing '@tensorflow/tfjs-backend-wasm' (which
  * registers the stock kernels); whether wasm is the current backend does not matter.
@@ -25,6 +27,7 @@ import { conv2DBackpropFilterConfig } from './wasm_kernels/conv2d_backprop_filte
 import { makeConv2DBackpropInputConfig } from './wasm_kernels/conv2d_backprop_input.ts';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './wasm_kernels/depthwise_conv2d_backprop_filter.ts';
 import { depthwiseConv2dNativeBackpropInputConfig } from './wasm_kernels/depthwise_conv2d_backprop_input.ts';
+import { makeSliceConfig, makeSplitVConfig } from './wasm_kernels/slice.ts';
 import { unsortedSegmentSumConfig } from './wasm_kernels/unsorted_segment_sum.ts';
 
 /** Marks our configs (a registry-wide symbol, so two copies of this module agree). */
@@ -43,6 +46,8 @@ const WRAPPED_MATMULS = ['BatchMatMul', '_FusedMatMul'] as const;
 /** Stock kernels replaced (stock kept for unregister), each config built from the stock one. */
 const REPLACED: Array<{ kernelName: string; make: (stock: tf.KernelConfig | null) => tf.KernelConfig }> = [
   { kernelName: 'Conv2DBackpropInput', make: makeConv2DBackpropInputConfig },
+  { kernelName: 'Slice', make: makeSliceConfig },
+  { kernelName: 'SplitV', make: makeSplitVConfig },
 ];
 /** Kernels stock wasm lacks (added; left alone if a later tfjs ships its own). */
 const ADDED = [
