@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs-core';
-import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {selectBackend} from '../../adapters/backend/select_backend.ts';
@@ -18,17 +18,10 @@ import {closedFormCurves, main as leastSquares} from '../../recipes/eval_sam_lea
 import {main as labelNoise} from '../../recipes/eval_label_noise.ts';
 import {main as fitTemplate} from '../../recipes/template_fit_sam.ts';
 import {main as loopTemplate} from '../../recipes/template_custom_loop_msam.ts';
+import {assertPng} from './helpers.ts';
 
-const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 let root = '';
 
-function assertPng(t: import('ava').ExecutionContext, path: string): void {
-  t.true(existsSync(path), `${path} exists`);
-  const bytes = readFileSync(path);
-  t.deepEqual([...bytes.subarray(0, 8)], PNG_SIGNATURE, `${path} starts with the PNG signature`);
-  // IHDR width/height (big-endian at bytes 16..23): a real picture, not a 1x1 placeholder.
-  t.true(bytes.readUInt32BE(16) >= 400 && bytes.readUInt32BE(20) >= 200, `${path} has a plausible size`);
-}
 
 test.before(async () => {
   process.env.TFJS_SAM_QUANTEASE_BACKEND = 'wasm';

@@ -21,16 +21,10 @@ import {main as trainEndTemplate} from '../../recipes/template_quantize_on_train
 import {main as loadedTemplate} from '../../recipes/template_quantize_loaded_model.ts';
 import {main as cliTemplate} from '../../recipes/template_cli.ts';
 import {Rng} from '../../recipes/lib/rng.ts';
+import {assertPng} from './helpers.ts';
 
-const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 let root = '';
 
-function assertPng(t: import('ava').ExecutionContext, path: string): void {
-  t.true(existsSync(path), `${path} exists`);
-  const bytes = readFileSync(path);
-  t.deepEqual([...bytes.subarray(0, 8)], PNG_SIGNATURE, `${path} starts with the PNG signature`);
-  t.true(bytes.readUInt32BE(16) >= 400 && bytes.readUInt32BE(20) >= 200, `${path} has a plausible size`);
-}
 
 /** For every method label: bytes(3-bit) < bytes(4-bit) < float bytes. */
 function assertBytesOrder(t: import('ava').ExecutionContext, rows: Array<{label: string; bits: number; bytes: number}>, floatBytes: number): void {
