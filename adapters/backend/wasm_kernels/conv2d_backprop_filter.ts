@@ -19,8 +19,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   assertChannelsLast,
+  convInfoFromAttrs,
   cropNhwc,
-  pair,
   release,
   runWasmKernel,
   transpose,
@@ -33,16 +33,7 @@ function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo {
   const dy = inputs.dy as tf.TensorInfo;
   assertChannelsLast('Conv2DBackpropFilter', attrs.dataFormat);
   const filterShape = attrs.filterShape as [number, number, number, number];
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape,
-    pair(attrs.strides, 1),
-    pair(attrs.dilations, 1),
-    attrs.pad as 'same' | 'valid' | number | tf.backend_util.ExplicitPadding,
-    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
-    false,
-    'channelsLast',
-  );
+  const info = convInfoFromAttrs(x.shape, filterShape, attrs, false);
   const { inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth } = info;
   const { strideHeight, strideWidth, dilationHeight, dilationWidth, padInfo } = info;
   // Padded extent the forward pass actually read, per spatial axis.

@@ -14,7 +14,7 @@
  * to the stock kernel unchanged.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { pair, release, runWasmKernel, transpose, type KernelArgs } from './kernel_utils.ts';
+import { convInfoFromAttrs, release, runWasmKernel, transpose, type KernelArgs } from './kernel_utils.ts';
 import { transposedConvInput } from './transposed_conv_input.ts';
 
 function conv2DBackpropInput(args: KernelArgs, stock: tf.KernelFunc | null): tf.TensorInfo {
@@ -25,16 +25,7 @@ function conv2DBackpropInput(args: KernelArgs, stock: tf.KernelFunc | null): tf.
     if (stock == null) throw new Error("wasm Conv2DBackpropInput supports only dataFormat 'NHWC'. Received: dataFormat=NCHW.");
     return stock(args) as tf.TensorInfo;
   }
-  const info = tf.backend_util.computeConv2DInfo(
-    attrs.inputShape as [number, number, number, number],
-    filter.shape as [number, number, number, number],
-    pair(attrs.strides, 1),
-    pair(attrs.dilations, 1),
-    attrs.pad as 'same' | 'valid' | number | tf.backend_util.ExplicitPadding,
-    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
-    false,
-    'channelsLast',
-  );
+  const info = convInfoFromAttrs(attrs.inputShape as number[], filter.shape, attrs, false);
   const { input, pad, temps } = transposedConvInput(backend, dy, info);
   let flipped: tf.TensorInfo | null = null;
   let swapped: tf.TensorInfo | null = null;

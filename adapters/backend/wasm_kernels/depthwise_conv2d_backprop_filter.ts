@@ -22,22 +22,14 @@
  * matMul's right operand on every call), and strided slices run in JavaScript in wasm 4.22.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { cropNhwc, pair, release, runWasmKernel, sumAxis, transpose, view, type KernelArgs } from './kernel_utils.ts';
+import { convInfoFromAttrs, cropNhwc, release, runWasmKernel, sumAxis, transpose, view, type KernelArgs } from './kernel_utils.ts';
 
 function depthwiseConv2dNativeBackpropFilter(args: KernelArgs): tf.TensorInfo {
   const { inputs, backend, attrs } = args;
   const x = inputs.x as tf.TensorInfo;
   const dy = inputs.dy as tf.TensorInfo;
   const filterShape = attrs.filterShape as [number, number, number, number];
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape,
-    pair(attrs.strides, 1),
-    pair(attrs.dilations, 1),
-    attrs.pad as 'same' | 'valid' | number | tf.backend_util.ExplicitPadding,
-    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
-    true,
-  );
+  const info = convInfoFromAttrs(x.shape, filterShape, attrs, true);
   const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth } = info;
   const { strideHeight, strideWidth, dilationHeight, dilationWidth, padInfo } = info;
   const multiplier = filterShape[3];

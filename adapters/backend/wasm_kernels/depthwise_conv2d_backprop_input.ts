@@ -13,22 +13,14 @@
  *   dx = sum over m of Z viewed as [B, H, W, C, M]          (`Sum`, skipped when M = 1)
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { pair, release, runWasmKernel, sumAxis, view, type KernelArgs } from './kernel_utils.ts';
+import { convInfoFromAttrs, release, runWasmKernel, sumAxis, view, type KernelArgs } from './kernel_utils.ts';
 import { transposedConvInput } from './transposed_conv_input.ts';
 
 function depthwiseConv2dNativeBackpropInput(args: KernelArgs): tf.TensorInfo {
   const { inputs, backend, attrs } = args;
   const dy = inputs.dy as tf.TensorInfo;
   const filter = inputs.filter as tf.TensorInfo;
-  const info = tf.backend_util.computeConv2DInfo(
-    attrs.inputShape as [number, number, number, number],
-    filter.shape as [number, number, number, number],
-    pair(attrs.strides, 1),
-    pair(attrs.dilations, 1),
-    attrs.pad as 'same' | 'valid' | number | tf.backend_util.ExplicitPadding,
-    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
-    true,
-  );
+  const info = convInfoFromAttrs(attrs.inputShape as number[], filter.shape, attrs, true);
   const { batchSize, inHeight, inWidth, inChannels, outChannels, filterHeight, filterWidth } = info;
   const multiplier = outChannels / inChannels;
   const { input, pad, temps } = transposedConvInput(backend, dy, info);

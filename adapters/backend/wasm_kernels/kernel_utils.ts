@@ -99,3 +99,19 @@ export function assertChannelsLast(kernel: string, dataFormat: unknown): void {
     throw new Error(`wasm ${kernel} supports only dataFormat 'NHWC'. Received: dataFormat=${String(dataFormat)}.`);
   }
 }
+
+/** The conv geometry (NHWC) of a conv gradient kernel from its attrs; `depthwise` as in computeConv2DInfo. */
+export function convInfoFromAttrs(
+  inShape: readonly number[], filterShape: readonly number[], attrs: tf.NamedAttrMap, depthwise: boolean,
+): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(
+    inShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    pair(attrs.strides, 1),
+    pair(attrs.dilations, 1),
+    attrs.pad as 'same' | 'valid' | number | tf.backend_util.ExplicitPadding,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+    depthwise,
+    'channelsLast',
+  );
+}

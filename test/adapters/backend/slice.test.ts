@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers the gradients (core's ESM entry does not)
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+import { mulberry32 } from '../../../plugins/core/random.ts';
 import {
   registerWasmTrainingKernels,
   unregisterWasmTrainingKernels,
@@ -24,16 +25,7 @@ function wasmDataIds(): number {
 }
 
 /** A seeded PRNG (mulberry32) so every case is reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 type NumDtype = 'float32' | 'int32' | 'bool';
 
