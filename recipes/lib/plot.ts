@@ -170,14 +170,7 @@ export function linePlot(opts: LinePlotOptions): PlotSpec {
       encoding: {x: xEnc, y: {field: 'y', type: 'quantitative', scale: yScale}, color},
     });
   }
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: titleOf(opts.title, opts.subtitle),
-    width: opts.width ?? 560,
-    height: opts.height ?? 320,
-    config: baseConfig(),
-    layer: layers,
-  };
+  return layeredSpec(opts, layers);
 }
 
 /** Grouped bars (x = group, color = series) with optional error bars from `lo`/`hi`. */
@@ -210,13 +203,20 @@ export function barPlot(opts: BarPlotOptions): PlotSpec {
       encoding: {x, xOffset, y: {field: 'lo', type: 'quantitative', scale: yScale}},
     });
   }
+  return layeredSpec(opts, layers, rows);
+}
+
+/** The spec around a plot's layers: schema, title, size, the shared look, and the data if one set serves all layers. */
+function layeredSpec(
+  opts: {title: string; subtitle?: string; width?: number; height?: number}, layers: unknown[], values?: unknown[],
+): PlotSpec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: titleOf(opts.title, opts.subtitle),
     width: opts.width ?? 560,
     height: opts.height ?? 320,
     config: baseConfig(),
-    data: {values: rows},
+    ...(values !== undefined ? {data: {values}} : {}),
     layer: layers,
   };
 }
