@@ -55,7 +55,8 @@ export async function fetchBytes(url: string, options: FetchBytesOptions): Promi
     if (controller.signal.reason instanceof IdleTimeout) {
       return new InputError(`Cannot fetch ${what}: no data from the server for ${timeoutMs} ms (timeoutMs); aborted.`);
     }
-    return new InputError(`Cannot fetch ${what}: ${(err as Error)?.message ?? String(err)}`);
+    const cause = (err as { cause?: { message?: string } })?.cause?.message;
+    return new InputError(`Cannot fetch ${what}: ${(err as Error)?.message ?? String(err)}${cause ? ` (${cause})` : ''}.`);
   };
   try {
     idle();

@@ -71,27 +71,18 @@ function tempName(file: string): string {
   return `.${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
 }
 
-/** Writes `bytes` to `file` and fsyncs it (the data is on disk before any rename points to it). */
-async function writeSynced(file: string, bytes: Uint8Array | string): Promise<void> {
+/**
+ * Writes `bytes` to a new `file`; with `sync`, fsyncs it, so that after a power loss a renamed
+ * file never turns out empty. (The folder itself is not fsynced, as write-file-atomic does not:
+ * after a power loss the last rename may be undone, which leaves the previous complete model.)
+ */
+async function writeNew(file: string, bytes: Uint8Array | string, sync: boolean): Promise<void> {
   const fh = await open(file, 'wx');
   try {
     await fh.writeFile(bytes);
-    await fh.sync();
+    if (sync) await fh.sync();
   } finally {
     await fh.close();
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const fh = await open(dir, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    // Directories cannot be fsynced on some platforms (Windows); the renames are still atomic.
   }
 }
 
@@ -142,7 +133,7 @@ async function takeLock(dir: string): Promise<{ lock: string; stale: boolean }> 
   let stale = false;
   for (let attempt = 0; attempt < 2; attempt++) {
     const tmp = path.join(dir, tempName(LOCK_FILE));
-    await writeSynced(tmp, String(process.pid));
+    await writeNew(tmp, String(process.pid), false);
     try {
       await link(tmp, lock); // atomic: fails with EEXIST when someone holds the lock
       return { lock, stale };
@@ -239,7 +230,7 @@ export async function writeModelDirAtomic(dir: string, files: ModelDirFiles, opt
     await step('weights');
     const tmpWeights = path.join(dir, tempName(weightsName));
     made.push(tmpWeights);
-    await writeSynced(tmpWeights, files.weights);
+    await writeNew(tmpWeights, files.weights, true);
     await step('rename-weights');
     await rename(tmpWeights, weights);
     made[made.indexOf(tmpWeights)] = weights;
@@ -247,12 +238,11 @@ export async function writeModelDirAtomic(dir: string, files: ModelDirFiles, opt
     await step('json');
     const tmpJson = path.join(dir, tempName(MODEL_JSON));
     made.push(tmpJson);
-    await writeSynced(tmpJson, json);
+    await writeNew(tmpJson, json, true);
     await currentModel(dir); // model.json must still be a regular file (or absent) right before the commit
     await step('commit');
     await rename(tmpJson, path.join(dir, MODEL_JSON)); // the commit point
     made.length = 0;
-    await syncDir(dir);
 
     await step('cleanup');
     for (const n of await readdir(dir)) {
