@@ -100,7 +100,8 @@ export function resolveInside(baseDir: string, rel: string, what = 'path'): stri
 /** Reads `pathOrUrl` into bytes, bounded as described at the top of this file. */
 export async function readBounded(pathOrUrl: string, options: ReadBoundedOptions = {}): Promise<Uint8Array> {
   rejectUnknownKeys(options, KEYS, 'readBounded');
-  if (typeof pathOrUrl !== 'string' || pathOrUrl === '') {
+  // With baseDir the path usually comes from a file (a shard name): resolveInside judges it as input.
+  if (typeof pathOrUrl !== 'string' || (pathOrUrl === '' && options.baseDir === undefined)) {
     throw new OptionError(`\`pathOrUrl\` must be a non-empty string. Received: ${describeValue(pathOrUrl)}.`);
   }
   checkLoadOptions(options, 'readBounded');

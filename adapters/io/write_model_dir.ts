@@ -259,7 +259,10 @@ export async function writeModelDirAtomic(dir: string, files: ModelDirFiles, opt
     if (err instanceof InputError || err instanceof OptionError) throw err;
     throw new InputError(`Cannot save into ${dir}: ${(err as Error).message}`);
   } finally {
-    await step('unlock');
-    await unlink(lock).catch(() => {});
+    try {
+      await step('unlock');
+    } finally {
+      await unlink(lock).catch(() => {});
+    }
   }
 }
