@@ -6,9 +6,8 @@
  *   const m = await tf.loadLayersModel(fileSystem('out/m/model.json'));
  *   registerFileSystemRouter();                                  // then 'file://out/m' works too
  *
- * Saving: model.json with a weightsManifest and one weights file, written atomically for the whole
- * model (write_model_dir.ts: "weights.bin", or "weights.<hash>.bin" when the previous model in the
- * folder used that name). Loading: model.json and its shards are read with readBounded: regular
+ * Saving: model.json with a weightsManifest and weights.bin, written atomically for the whole model
+ * (write_model_dir.ts: the previous model stays loadable until the new one is complete). Loading: model.json and its shards are read with readBounded: regular
  * files only, model.json at most MAX_MODEL_JSON_BYTES, shard paths kept inside the model's folder,
  * shards capped at the byte size their manifest group declares; a truncated or padded shard, bad
  * JSON or a malformed manifest is an InputError, before any tensor exists.

@@ -11,7 +11,7 @@ import { writeModelDirAtomic, type WrittenModelDir } from './write_model_dir.ts'
 
 export interface SavedPaths extends WrittenModelDir {
   modelJson: string;
-  /** The weights file: "weights.bin", or "weights.<hash>.bin" when the previous model in the folder used "weights.bin". */
+  /** The weights file: "weights.bin" (or "weights.<hash>.bin" on a file system without hard links, when the folder held a model already). */
   weights: string;
   /** Bytes of the weights file. */
   weightsBytes: number;

@@ -4,11 +4,14 @@
  *
  * Why this design: model.json is the commit point, and the weights file it points to is never
  * overwritten. The new weights go to a name the current model.json does not use ("weights.bin",
- * or "weights.<sha256 prefix>.bin" when the current model already uses "weights.bin"), written to
- * a temporary file, fsynced and renamed; then model.json is written the same way and renamed over
+ * or "weights.<sha256 prefix>.bin" when the current model uses "weights.bin"), written to a
+ * temporary file, fsynced and renamed; then model.json is written the same way and renamed over
  * the old one (rename(2) replaces a file atomically on POSIX). A reader, or a crash, sees either
  * the old model.json with its old, untouched weights or the new model.json with complete new
- * weights. Swapping two folders instead would leave a moment with no folder at all (Linux's
+ * weights. When the staged name was used, a second commit follows: weights.bin (no longer used by
+ * anyone) becomes a hard link to the new weights and a second model.json pointing at it is
+ * renamed in, so a finished save always leaves model.json + weights.bin, as tfjs-node does.
+ * Swapping two folders instead would leave a moment with no folder at all (Linux's
  * RENAME_EXCHANGE is not reachable from Node), and a symlinked folder would change what users see.
  *
  * Leftovers: temporaries are named ".<file>.tmp-<pid>-<random>"; a save takes a lock file
@@ -35,6 +38,8 @@ export const LOCK_FILE = '.model-save.lock';
 const TEMP = /^\.(.+)\.tmp-(\d+)-[0-9a-f]+$/;
 /** A weights file this writer may have created: "weights.bin" or "weights.<hex>[-n].bin". */
 const OUR_WEIGHTS = /^weights(\.[0-9a-f]{16}(-\d+)?)?\.bin$/;
+/** The weights name a folder ends with after every successful save. */
+const FINAL_WEIGHTS = 'weights.bin';
 /** A temporary of a live process older than this is stale anyway (pid reuse). */
 const STALE_TEMP_MS = 60 * 60 * 1000;
 
@@ -48,7 +53,7 @@ export interface ModelDirFiles {
 export interface WriteModelDirOptions {
   /** Write even when the folder holds files that are not part of a saved model (they are kept). Default false. */
   overwrite?: boolean;
-  /** Called before each step (lock, clean, weights, rename-weights, json, commit, cleanup, unlock); for fault-injection tests. */
+  /** Called before each step (lock, clean, weights, rename-weights, json, commit, relink, json2, commit2, cleanup, unlock); for fault-injection tests. */
   onStep?: (step: string) => void | Promise<void>;
 }
 
@@ -161,6 +166,17 @@ async function takeLock(dir: string): Promise<{ lock: string; stale: boolean }> 
   throw new InputError(`Cannot save into ${dir}: could not take the lock ${lock}.`);
 }
 
+/** Writes model.json to a temporary, fsyncs it, and renames it over model.json: the commit point. */
+async function commit(dir: string, json: string, made: string[], step: (s: string) => Promise<void>, n: string): Promise<void> {
+  await step('json' + n);
+  const tmpJson = path.join(dir, tempName(MODEL_JSON));
+  made.push(tmpJson);
+  await writeNew(tmpJson, json, true);
+  await currentModel(dir); // model.json must still be a regular file (or absent) right before the commit
+  await step('commit' + n);
+  await rename(tmpJson, path.join(dir, MODEL_JSON));
+}
+
 function checkOptions(options: WriteModelDirOptions): void {
   rejectUnknownKeys(options, ['overwrite', 'onStep'], 'writeModelDirAtomic');
   if (options.overwrite !== undefined && typeof options.overwrite !== 'boolean') {
@@ -220,29 +236,43 @@ export async function writeModelDirAtomic(dir: string, files: ModelDirFiles, opt
       if (!alive(pid) || old) await unlink(path.join(dir, n)).catch(() => {});
     }
     const hash = createHash('sha256').update(files.weights).digest('hex').slice(0, 16);
-    const candidates = ['weights.bin', `weights.${hash}.bin`];
+    const candidates = [FINAL_WEIGHTS, `weights.${hash}.bin`];
     for (let i = 1; candidates.length < 2 + refs.size + 1; i++) candidates.push(`weights.${hash}-${i}.bin`);
-    const weightsName = candidates.find((c) => !refs.has(c))!;
-    const weights = path.join(dir, weightsName);
-    const json = files.modelJson(weightsName);
-    if (typeof json !== 'string') throw new OptionError('`files.modelJson` must return a string.');
+    let weightsName = candidates.find((c) => !refs.has(c))!;
+    const modelJson = (name: string): string => {
+      const json = files.modelJson(name);
+      if (typeof json !== 'string') throw new OptionError('`files.modelJson` must return a string.');
+      return json;
+    };
 
     await step('weights');
     const tmpWeights = path.join(dir, tempName(weightsName));
     made.push(tmpWeights);
     await writeNew(tmpWeights, files.weights, true);
     await step('rename-weights');
-    await rename(tmpWeights, weights);
-    made[made.indexOf(tmpWeights)] = weights;
-
-    await step('json');
-    const tmpJson = path.join(dir, tempName(MODEL_JSON));
-    made.push(tmpJson);
-    await writeNew(tmpJson, json, true);
-    await currentModel(dir); // model.json must still be a regular file (or absent) right before the commit
-    await step('commit');
-    await rename(tmpJson, path.join(dir, MODEL_JSON)); // the commit point
+    await rename(tmpWeights, path.join(dir, weightsName));
+    made[made.indexOf(tmpWeights)] = path.join(dir, weightsName);
+    await commit(dir, modelJson(weightsName), made, step, '');
     made.length = 0;
+
+    if (weightsName !== FINAL_WEIGHTS) {
+      // The old model used weights.bin and is gone now: give the new weights that name too (a hard
+      // link, no copy) and commit a second model.json pointing at it, so a folder always ends as
+      // model.json + weights.bin. Without hard links (some file systems) the staged name stays.
+      const staged = weightsName;
+      const tmpLink = path.join(dir, tempName(FINAL_WEIGHTS));
+      await step('relink');
+      const linked = await link(path.join(dir, staged), tmpLink).then(() => true, () => false);
+      if (linked) {
+        made.push(tmpLink);
+        await rename(tmpLink, path.join(dir, FINAL_WEIGHTS));
+        made[made.indexOf(tmpLink)] = path.join(dir, FINAL_WEIGHTS);
+        await commit(dir, modelJson(FINAL_WEIGHTS), made, step, '2');
+        made.length = 0;
+        weightsName = FINAL_WEIGHTS;
+      }
+    }
+    const weights = path.join(dir, weightsName);
 
     await step('cleanup');
     for (const n of await readdir(dir)) {

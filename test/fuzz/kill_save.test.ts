@@ -20,9 +20,9 @@ import { writeModelDirAtomic } from '../../adapters/io/write_model_dir.ts';
 import { HANG, LONG, Tally, fingerprint, mulberry32, smallModel, watchdog } from './helpers.ts';
 
 const CHILD = fileURLToPath(new URL('./save_child.ts', import.meta.url));
-const STEPS = ['lock', 'clean', 'weights', 'rename-weights', 'json', 'commit', 'cleanup', 'unlock'];
-const AFTER_COMMIT = new Set(['cleanup', 'unlock']);
-/** model.json, its weights, an orphaned new weights file, two temporaries, the lock and its temporary. */
+const STEPS = ['lock', 'clean', 'weights', 'rename-weights', 'json', 'commit', 'relink', 'json2', 'commit2', 'cleanup', 'unlock'];
+const AFTER_COMMIT = new Set(['relink', 'json2', 'commit2', 'cleanup', 'unlock']);
+/** model.json, its weights, an orphaned weights file, two temporaries, the lock and its temporary. */
 const MAX_ENTRIES = 7;
 
 let root: string;

@@ -28,15 +28,32 @@ async function current(dir: string): Promise<{ fill: number; weights: number[] }
 /** The pid of a process that has exited (so its temporaries and lock are stale). */
 const deadPid = () => spawnSync(process.execPath, ['-e', '0']).pid!;
 
-test('a new folder gets model.json + weights.bin; the next save uses the other name and removes the old weights', async (t) => {
+test('a new folder gets model.json + weights.bin, and so does every later save (staged name, then a second commit)', async (t) => {
   const dir = path.join(root, 'a', 'nested');
-  const first = await writeModelDirAtomic(dir, files(1));
+  const steps: string[] = [];
+  const first = await writeModelDirAtomic(dir, files(1), { onStep: (s) => void steps.push(s) });
+  t.deepEqual(steps, ['lock', 'clean', 'weights', 'rename-weights', 'json', 'commit', 'cleanup', 'unlock']);
   t.deepEqual(await ls(dir), ['model.json', 'weights.bin']);
   t.is(first.weights, path.join(dir, 'weights.bin'));
   t.is(first.weightsBytes, 16);
-  const second = await writeModelDirAtomic(dir, files(2));
-  t.regex(path.basename(second.weights), /^weights\.[0-9a-f]{16}\.bin$/);
-  t.deepEqual(await ls(dir), ['model.json', path.basename(second.weights)]);
+  steps.length = 0;
+  const second = await writeModelDirAtomic(dir, files(2), { onStep: (s) => void steps.push(s) });
+  t.deepEqual(steps, ['lock', 'clean', 'weights', 'rename-weights', 'json', 'commit', 'relink', 'json2', 'commit2', 'cleanup', 'unlock']);
+  t.is(second.weights, path.join(dir, 'weights.bin'));
+  t.deepEqual(await ls(dir), ['model.json', 'weights.bin']);
+  t.deepEqual(await current(dir), { fill: 2, weights: [2] });
+  await writeModelDirAtomic(dir, files(3));
+  t.deepEqual(await ls(dir), ['model.json', 'weights.bin']);
+  t.deepEqual(await current(dir), { fill: 3, weights: [3] });
+});
+
+test('killed between the two commits: the staged name is a complete model, and the next save tidies up', async (t) => {
+  const dir = path.join(root, 'between');
+  await writeModelDirAtomic(dir, files(1));
+  await t.throwsAsync(writeModelDirAtomic(dir, files(2), { onStep: (s) => { if (s === 'json2') throw new Error('stop'); } }));
+  const names = await ls(dir);
+  t.is(names.length, 2);
+  t.regex(names[1], /^weights\.[0-9a-f]{16}\.bin$/);
   t.deepEqual(await current(dir), { fill: 2, weights: [2] });
   await writeModelDirAtomic(dir, files(3));
   t.deepEqual(await ls(dir), ['model.json', 'weights.bin']);
