@@ -25,9 +25,12 @@ export function isNode(): boolean {
   return typeof p?.versions?.node === 'string';
 }
 
+/** Default cap when no limit is given: 2 GiB. */
+const DEFAULT_LOCAL_MAX_BYTES = 2 * 1024 * 1024 * 1024;
+
 export interface LocalReadOptions {
-  /** Refuse files larger than this many bytes. */
-  maxBytes: number;
+  /** Refuse files larger than this many bytes. Default 2 GiB. */
+  maxBytes?: number;
   /** The exact size the file must have (a size declared by a manifest). Default: any size <= maxBytes. */
   expectedBytes?: number;
   /** Abort the read (the signal's reason is thrown). */
@@ -52,8 +55,8 @@ function kind(s: Awaited<ReturnType<FileHandle['stat']>>): string {
 }
 
 /** Reads `path` (a file path or a file:// URL) into bytes, bounded as described above. */
-export async function readLocalFile(path: string, options: LocalReadOptions): Promise<Uint8Array> {
-  const { maxBytes, expectedBytes, signal } = options;
+export async function readLocalFile(path: string, options: LocalReadOptions = {}): Promise<Uint8Array> {
+  const { maxBytes = DEFAULT_LOCAL_MAX_BYTES, expectedBytes, signal } = options;
   const what = options.what ?? path;
   signal?.throwIfAborted();
   const fsp = (await import(/* @vite-ignore */ /* webpackIgnore: true */ FSP_MODULE)) as {
