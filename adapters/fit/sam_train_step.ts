@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { batchSizeOf, splitBatch, splitSizes } from '../../plugins/core/tensor_utils.ts';
-import { TfjsInternalsError, runScoped } from '../../plugins/sam/engine_contact.ts';
+import { TfjsInternalsError } from '../../plugins/sam/engine_contact.ts';
 import type { SAMOptimizer } from '../../plugins/sam/sam_optimizer.ts';
 
 /** tfjs-layers' train function: data in, `[loss, ...metrics]` out. */
@@ -29,8 +29,8 @@ export interface TrainStepContext {
 /**
  * Runs `train` once per micro-batch of `data` inside one `optimizer.accumulateSlices` call and
  * returns the size-weighted means of loss and metrics (exactly `numOutputs` scalars; the caller
- * owns them). On any error nothing is updated and nothing leaks: slices, outputs, gradients and the
- * metric scalars a failed slice kept are disposed.
+ * owns them). On any error nothing is updated and nothing leaks: the slices are disposed here, and
+ * accumulateSlices disposes the outputs, the gradients and the metric scalars the closures kept.
  */
 export function samTrainStep(train: TrainFunction, data: Array<tf.Tensor | null>, optimizer: SAMOptimizer, context: TrainStepContext): tf.Scalar[] {
   const present = data.filter((d): d is tf.Tensor => d != null);
@@ -47,7 +47,7 @@ export function samTrainStep(train: TrainFunction, data: Array<tf.Tensor | null>
   try {
     outputs = optimizer.accumulateSlices(
       sizes,
-      (s) => runScoped(() => firstOutputs(train(sliceData(s)), context.numOutputs), 'onError'),
+      (s) => firstOutputs(train(sliceData(s)), context.numOutputs),
       { restore: context.restore },
     );
   } finally {

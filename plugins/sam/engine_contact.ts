@@ -10,6 +10,10 @@
  * 2. Finding variables by name: `tf.variableGrads` without a varList names its gradients after
  *    the registered trainable variables (`Engine.registeredVariables`), and custom loops that give
  *    no list of variables to restore fall back to scanning that registry.
+ * 3. Not leaking when a loss closure throws: tf.variableGrads records a tape whose nodes hold kept
+ *    copies of the tensors backprop needs (`node.saved`); it disposes them after backprop, but when
+ *    the forward pass throws they stay alive for good (tfjs-core 4.22: 3 tensors for
+ *    `tf.variableGrads(() => { tf.square(v); throw ... })`). `variableGrads` here disposes them.
  *
  * `engineInternals()` verifies these once per engine (functions present, and a kept tensor really
  * shows up in the active scope's track) and throws a TfjsInternalsError naming tfjs-core's version
@@ -21,7 +25,11 @@ import * as tf from '@tensorflow/tfjs-core';
 export interface EngineInternals {
   startScope(name?: string): void;
   endScope(result?: tf.TensorContainer): void;
-  state: { activeScope: { track: tf.Tensor[] } | null };
+  state: {
+    activeScope: { track: tf.Tensor[] } | null;
+    gradientDepth: number;
+    activeTape: Array<{ saved?: tf.Tensor[] }> | null;
+  };
   registeredVariables: Record<string, tf.Variable>;
 }
 
@@ -61,29 +69,70 @@ function probe(engine: unknown): string | null {
     if (!scope || !Array.isArray(scope.track)) return 'Engine.state.activeScope.track (the tensors of the open scope)';
     kept = tf.keep(tf.scalar(0));
     if (!e.state!.activeScope!.track.includes(kept)) return 'kept tensors listed in Engine.state.activeScope.track';
-    return null;
   } finally {
     e.endScope();
     kept?.dispose();
   }
+  return probeTape(e);
+}
+
+/** A forward pass that throws must leave its tape in Engine.state.activeTape, with `saved` tensors. */
+function probeTape(e: Partial<EngineInternals>): string | null {
+  if (typeof e.state?.gradientDepth !== 'number') return 'Engine.state.gradientDepth';
+  if (e !== (tf.engine() as unknown)) return 'Engine.state.activeTape (a fake engine records no tape)';
+  const v = tf.tidy(() => tf.variable(tf.ones([2]), true, `samEngineProbe_${probeCount++}`));
+  const before = tf.memory().numTensors;
+  const failure = new Error('probe');
+  try {
+    tf.variableGrads(() => {
+      tf.square(v);
+      throw failure;
+    });
+  } catch (err) {
+    if (err !== failure) throw err;
+  }
+  const tape = e.state.activeTape;
+  const saved = Array.isArray(tape) ? tape.flatMap((node) => node.saved ?? []) : [];
+  tf.dispose(saved);
+  const ok = saved.length > 0 && tf.memory().numTensors === before;
+  v.dispose();
+  return ok ? null : 'Engine.state.activeTape nodes holding the tensors saved for backprop (`saved`)';
+}
+let probeCount = 0;
+
+/**
+ * tf.variableGrads(f, varList), and when f throws, the kept tensors its tape saved are disposed
+ * (see 3. above) before the error goes on.
+ */
+export function variableGrads(f: () => tf.Scalar, varList?: tf.Variable[], engine: EngineInternals = engineInternals()): { value: tf.Scalar; grads: tf.NamedTensorMap } {
+  const outer = engine.state.gradientDepth > 0;
+  const from = outer ? engine.state.activeTape?.length ?? 0 : 0;
+  try {
+    return tf.variableGrads(f, varList);
+  } catch (err) {
+    // An outermost call started a fresh tape: all of it is ours. A nested one shares its parent's.
+    const nodes = (engine.state.activeTape ?? []).slice(from);
+    for (const node of nodes) tf.dispose(node.saved ?? []);
+    throw err;
+  }
 }
 
 /**
- * Runs f in its own engine scope. Tensors f `keep`s are disposed when it returns when
- * `discard` is 'always', and only when it throws when 'onError'; f's result is never disposed.
+ * Runs f in its own engine scope and disposes the tensors f `keep`s there, except f's result.
+ * With `collect`, the kept tensors are pushed there instead of disposed (the caller decides).
  */
-export function runScoped<T extends tf.TensorContainer>(f: () => T, discard: 'always' | 'onError', engine: EngineInternals = engineInternals()): T {
+export function runDisposingKept<T extends tf.TensorContainer>(f: () => T, collect?: tf.Tensor[], engine: EngineInternals = engineInternals()): T {
   engine.startScope('samScope');
   let result: T | undefined;
-  let failed = true;
   try {
     result = f();
-    failed = false;
     return result;
   } finally {
-    if (discard === 'always' || failed) {
-      const keep = new Set<tf.Tensor>(result === undefined ? [] : tensorsIn(result));
-      for (const t of engine.state.activeScope?.track ?? []) if (t.kept && !keep.has(t) && !t.isDisposed) t.dispose();
+    const own = new Set<tf.Tensor>(result === undefined ? [] : tensorsIn(result));
+    for (const t of engine.state.activeScope?.track ?? []) {
+      if (!t.kept || own.has(t) || t.isDisposed) continue;
+      if (collect) collect.push(t);
+      else t.dispose();
     }
     engine.endScope(result);
   }

@@ -46,6 +46,8 @@ interface SliceStep {
   readonly accumulator: GradientAccumulator;
   readonly isSam: boolean;
   readonly restore: readonly tf.Variable[] | undefined;
+  /** Tensors the loss closures kept on their first pass: disposed if the step fails. */
+  readonly kept: tf.Tensor[];
   weight: number;
 }
 
@@ -113,7 +115,7 @@ export class SAMOptimizer extends tf.Optimizer {
           '(after tf.loadLayersModel in a new process: installSamFit(model) once); in a custom loop call minimizeOnBatch(lossFn, xs, ys).',
       );
     }
-    const result = this.gradientsFor(f, varList, step ? step.isSam : this.isSamStep(), step?.restore);
+    const result = this.gradientsFor(f, varList, step ? step.isSam : this.isSamStep(), step);
     if (step !== null) {
       step.accumulator.add(result.grads, step.weight, varList);
     } else {
@@ -195,7 +197,7 @@ export class SAMOptimizer extends tf.Optimizer {
       throw new OptionError(`\`sliceSizes\` must be a non-empty array of positive integers. Received: sliceSizes=${describeValue(sliceSizes)}.`);
     }
     if (this.step !== null) throw new Error('SAMOptimizer.accumulateSlices cannot be nested: a step is already running.');
-    const step: SliceStep = { accumulator: new GradientAccumulator(), isSam: this.isSamStep(), restore: options.restore, weight: 1 };
+    const step: SliceStep = { accumulator: new GradientAccumulator(), isSam: this.isSamStep(), restore: options.restore, kept: [], weight: 1 };
     const results: T[] = [];
     let done = false;
     this.step = step;
@@ -221,7 +223,8 @@ export class SAMOptimizer extends tf.Optimizer {
     } finally {
       this.step = null;
       step.accumulator.clear();
-      if (!done) tf.dispose(results as tf.TensorContainer[]);
+      // On failure, what the slices returned and what their closures kept (metrics) is garbage.
+      if (!done) tf.dispose([...(results as tf.TensorContainer[]), ...step.kept]);
     }
   }
 
@@ -264,10 +267,10 @@ export class SAMOptimizer extends tf.Optimizer {
     return new cls(deserializeOptimizer(base), options);
   }
 
-  private gradientsFor(f: () => tf.Scalar, varList: tf.Variable[] | undefined, sam: boolean, restore: readonly tf.Variable[] | undefined): GradientResult {
-    if (!sam) return plainGradients(f, varList);
-    const toRestore = this.config.batchNormStatistics === 'both' ? [] : restore ?? unoptimizedVariables(varList);
-    return samGradients(f, varList, this.config, toRestore);
+  private gradientsFor(f: () => tf.Scalar, varList: tf.Variable[] | undefined, sam: boolean, step: SliceStep | null): GradientResult {
+    if (!sam) return plainGradients(f, varList, step?.kept);
+    const toRestore = this.config.batchNormStatistics === 'both' ? [] : step?.restore ?? unoptimizedVariables(varList);
+    return samGradients(f, varList, this.config, toRestore, step?.kept);
   }
 
   /** Clips (clipNorm) and hands the gradients to the base in the shape tf.Optimizer.minimize does. */

@@ -14,7 +14,7 @@
  *   get back the values that pass left. The caller decides the list (see SAMOptimizer).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { engineInternals, registeredVariable, runScoped } from './engine_contact.ts';
+import { engineInternals, registeredVariable, runDisposingKept, variableGrads } from './engine_contact.ts';
 import { perturbation, type PerturbationOptions } from './perturbation.ts';
 
 /** Loss value and gradients by variable name (null for non-trainable variables of varList, as tf.variableGrads). */
@@ -23,9 +23,12 @@ export interface GradientResult {
   grads: tf.NamedTensorMap;
 }
 
-/** Plain gradient at w: tf.variableGrads, named here so the optimizer reads symmetrically. */
-export function plainGradients(f: () => tf.Scalar, varList?: tf.Variable[]): GradientResult {
-  return tf.variableGrads(f, varList) as GradientResult;
+/**
+ * Plain gradient at w: tf.variableGrads, except that nothing leaks when f throws. With
+ * `collectKept`, the tensors f keeps are also pushed there (so a failed step can dispose them).
+ */
+export function plainGradients(f: () => tf.Scalar, varList?: tf.Variable[], collectKept?: tf.Tensor[]): GradientResult {
+  return variableGrads(collectKept ? () => runDisposingKept(f, collectKept) : f, varList);
 }
 
 /**
@@ -33,7 +36,8 @@ export function plainGradients(f: () => tf.Scalar, varList?: tf.Variable[]): Gra
  * With rho = 0 this is exactly tf.variableGrads(f, varList): no second pass.
  * `restore`: variables f may write as a side effect whose unperturbed-pass values must survive
  * (empty: keep whatever the perturbed pass writes). Only those whose buffer the first pass
- * replaced are copied (a zero-copy snapshot) and restored.
+ * replaced are copied (a zero-copy snapshot) and restored. `collectKept`: see plainGradients
+ * (first pass only; what the perturbed pass keeps is always disposed).
  * The caller owns `value` and `grads`. The variables hold w again when this returns (or throws).
  */
 export function samGradients(
@@ -41,10 +45,11 @@ export function samGradients(
   varList: tf.Variable[] | undefined,
   options: PerturbationOptions,
   restore: readonly tf.Variable[] = [],
+  collectKept?: tf.Tensor[],
 ): GradientResult {
   const engine = engineInternals();
   const before = restore.map((v) => v.dataId);
-  const first = plainGradients(f, varList);
+  const first = plainGradients(f, varList, collectKept);
   if (options.rho === 0) return first;
 
   const names = Object.keys(first.grads).filter((n) => first.grads[n] != null);
@@ -61,7 +66,7 @@ export function samGradients(
   tf.dispose(eps);
   let second: GradientResult;
   try {
-    second = plainGradients(() => runScoped(f, 'always', engine), varList);
+    second = variableGrads(() => runDisposingKept(f, undefined, engine), varList, engine);
   } catch (e) {
     first.value.dispose();
     throw e;

@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs-core';
-import { TfjsInternalsError, engineInternals, runScoped, unoptimizedVariables } from '../../../plugins/sam/engine_contact.ts';
+import { TfjsInternalsError, engineInternals, runDisposingKept, unoptimizedVariables, variableGrads } from '../../../plugins/sam/engine_contact.ts';
 import { useCpu } from './helpers.ts';
 
 test.before(useCpu);
@@ -26,12 +26,24 @@ function fakeEngine(opts: { scopes?: boolean; track?: 'missing' | 'not-tracking'
   return e;
 }
 
+/** A fake whose scopes really track (it delegates to the real engine) but that is not tf.engine(). */
+function delegatingEngine() {
+  const real = tf.engine() as unknown as Record<string, (...a: unknown[]) => unknown> & { state: unknown; registeredVariables: unknown };
+  return {
+    startScope: (n?: string) => real.startScope(n),
+    endScope: (r?: unknown) => real.endScope(r),
+    get state() { return real.state; },
+    registeredVariables: real.registeredVariables,
+  };
+}
+
 const BROKEN: ReadonlyArray<[string, unknown, RegExp]> = [
   ['not an object', undefined, /tf\.engine\(\) is not an object/],
   ['no startScope / endScope', fakeEngine({ scopes: false }), /Engine\.startScope \/ Engine\.endScope/],
   ['no registeredVariables', fakeEngine({ registry: false }), /Engine\.registeredVariables/],
   ['activeScope without a track list', fakeEngine({ track: 'missing' }), /Engine\.state\.activeScope\.track/],
   ['kept tensors not in the track list', fakeEngine({ track: 'not-tracking' }), /kept tensors listed in Engine\.state\.activeScope\.track/],
+  ['a tape that cannot be checked', delegatingEngine(), /Engine\.state\.activeTape/],
 ];
 
 for (const [label, engine, what] of BROKEN) {
@@ -53,29 +65,58 @@ test('guard: the real engine passes, once (the same object comes back)', (t) => 
   t.is(tf.memory().numTensors, before);
 });
 
-test("runScoped 'always' disposes what f keeps, never f's result; 'onError' only when f throws", (t) => {
+test('runDisposingKept disposes what f keeps, never its result; with a list, collects instead', (t) => {
   const before = tf.memory().numTensors;
   let kept: tf.Tensor | null = null;
-  const r = runScoped(() => {
+  const r = runDisposingKept(() => {
     kept = tf.keep(tf.scalar(1));
+    tf.zeros([2]); // neither kept nor returned: disposed by the scope
     return tf.keep(tf.scalar(2));
-  }, 'always');
+  });
   t.true(kept!.isDisposed, 'kept tensor disposed');
   t.false(r.isDisposed, 'result survives even though it is kept');
   r.dispose();
-  const r2 = runScoped(() => {
+  const sink: tf.Tensor[] = [];
+  const r2 = runDisposingKept(() => {
     kept = tf.keep(tf.scalar(1));
     return tf.scalar(2);
-  }, 'onError');
-  t.false(kept!.isDisposed, "'onError' keeps what f kept when it succeeds");
+  }, sink);
+  t.deepEqual(sink, [kept!]);
+  t.false(kept!.isDisposed);
   tf.dispose([kept!, r2]);
   t.is(tf.memory().numTensors, before);
-  t.throws(() => runScoped(() => {
+  t.throws(() => runDisposingKept(() => {
     tf.keep(tf.ones([3]));
     tf.zeros([2]);
     throw new Error('boom');
-  }, 'onError'), { message: 'boom' });
+  }), { message: 'boom' });
   t.is(tf.memory().numTensors, before, 'nothing left after a failure');
+});
+
+test('variableGrads: a loss that throws mid-forward leaks nothing (tf.variableGrads alone leaks the tape)', (t) => {
+  const v = tf.variable(tf.ones([3]), true, 'vg_throw');
+  const f = () => {
+    tf.square(tf.mul(v, 2));
+    throw new Error('forward failed');
+  };
+  let before = tf.memory().numTensors;
+  t.throws(() => tf.variableGrads(f as () => tf.Scalar), { message: 'forward failed' });
+  const stockLeak = tf.memory().numTensors - before;
+  t.true(stockLeak > 0, `tfjs-core's own variableGrads leaks ${stockLeak} tensors here (if 0, this cleanup is no longer needed)`);
+  tf.dispose((tf.engine() as unknown as { state: { activeTape: Array<{ saved?: tf.Tensor[] }> } }).state.activeTape.flatMap((n) => n.saved ?? []));
+  before = tf.memory().numTensors;
+  t.throws(() => variableGrads(f as () => tf.Scalar), { message: 'forward failed' });
+  t.is(tf.memory().numTensors, before);
+  // Nested inside an outer gradient computation: only the inner call's nodes are disposed.
+  const outer = tf.variableGrads(() => {
+    const kept = tf.square(v);
+    t.throws(() => variableGrads(f as () => tf.Scalar), { message: 'forward failed' });
+    return tf.sum(kept) as tf.Scalar;
+  });
+  t.deepEqual(Array.from(outer.grads[v.name].dataSync()), [2, 2, 2], 'the outer gradient still works');
+  tf.dispose([outer.value, outer.grads[v.name]]);
+  t.is(tf.memory().numTensors, before);
+  v.dispose();
 });
 
 test('unoptimizedVariables: outside varList, or not trainable when varList is absent', (t) => {
