@@ -9,6 +9,8 @@
  *       if clipNorm:                       g = g * min(1, clipNorm / ||g||)
  *       base.applyGradients(g)             (the base owns learning rate, iterations and slots)
  *
+ * An mSAM step is one scoped call, accumulateSlices (minimizeOnBatch and the fit integration use
+ * it): it cannot be left half-open, and a failure inside it updates nothing and leaks nothing.
  * Nothing of SAM survives a step: no perturbation, no state. getWeights / setWeights delegate to
  * the base, so checkpoints hold the base's slots; getConfig holds every SAM option and the base's
  * class name and config.
