@@ -73,6 +73,16 @@ export function workerEntry(): URL {
   return new URL(`./quantize_worker${ext}`, import.meta.url);
 }
 
+/**
+ * A worker's bootstrap for a TypeScript entry (the repository run under tsx): Node 20 does not
+ * apply the parent's `--import tsx` hooks to a worker's entry module, so the worker registers
+ * tsx's ESM hooks itself, then imports the entry.
+ */
+function tsBootstrap(entry: URL): string {
+  const api = import.meta.resolve('tsx/esm/api');
+  return `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); });`;
+}
+
 /** Backend name to request in a worker for the main thread's engine backend, or null: stay single. */
 function workerBackend(): string | null {
   const b = tf.getBackend();
@@ -107,7 +117,13 @@ class WorkerPool {
 
   static async start(count: number, backend: string): Promise<WorkerPool> {
     const { Worker } = await import('node:worker_threads');
-    const threads = Array.from({ length: count }, () => new Worker(workerEntry(), { workerData: { backend } }) as unknown as WorkerLike);
+    const entry = workerEntry();
+    const threads = Array.from({ length: count }, () => {
+      const w = entry.pathname.endsWith('.ts')
+        ? new Worker(tsBootstrap(entry), { eval: true, workerData: { backend } })
+        : new Worker(entry, { workerData: { backend } });
+      return w as unknown as WorkerLike;
+    });
     return new WorkerPool(threads);
   }
 
