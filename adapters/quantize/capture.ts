@@ -183,19 +183,21 @@ export function layerInputFunction(model: tfl.LayersModel, layer: tfl.layers.Lay
 
 /**
  * Adds one batch of a layer's input activations x to the accumulator: rows X (activationRows),
- * checked finite (InputError naming the layer otherwise), S += X^T X. x is not disposed.
+ * S += X^T X. The accumulator checks the rows are finite (one read-back per batch); its error is
+ * re-raised naming the layer. x is not disposed.
  */
 export function addLayerInput(layer: tfl.layers.Layer, x: tf.Tensor, accumulator: CovarianceLike): void {
   const rows = tf.tidy(() => activationRows(layer, x));
   try {
-    const bad = tf.tidy(() => tf.logicalNot(tf.all(tf.isFinite(rows))).dataSync()[0]);
-    if (bad) {
+    accumulator.add(rows);
+  } catch (err) {
+    if (err instanceof InputError && /NaN|Inf/.test(err.message)) {
       throw new InputError(
         `The inputs of layer ${layer.name} contain NaN or infinite values on the calibration set ` +
-          `(check the calibration data and the layers before it).`,
+          `(check the calibration data and the layers before it). ${err.message}`,
       );
     }
-    accumulator.add(rows);
+    throw err;
   } finally {
     rows.dispose();
   }
