@@ -55,6 +55,10 @@ interface WorkerReply {
   error?: { name: string; message: string };
 }
 
+/** Node builtins in variables, so browser bundlers do not try to resolve them (never loaded there). */
+const NODE_OS: string = 'node:os';
+const NODE_WORKER_THREADS: string = 'node:worker_threads';
+
 function isNode(): boolean {
   const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
   return typeof p?.versions?.node === 'string';
@@ -63,7 +67,7 @@ function isNode(): boolean {
 /** Cores of this machine in Node, 1 elsewhere. */
 export async function defaultWorkers(): Promise<number> {
   if (!isNode()) return 1;
-  const os = await import('node:os');
+  const os = (await import(NODE_OS)) as typeof import('node:os');
   return Math.max(1, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
 }
 
@@ -116,7 +120,7 @@ class WorkerPool {
   }
 
   static async start(count: number, backend: string): Promise<WorkerPool> {
-    const { Worker } = await import('node:worker_threads');
+    const { Worker } = (await import(NODE_WORKER_THREADS)) as typeof import('node:worker_threads');
     const entry = workerEntry();
     const threads = Array.from({ length: count }, () => {
       const w = entry.pathname.endsWith('.ts')
