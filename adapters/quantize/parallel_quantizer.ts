@@ -16,7 +16,12 @@
  * backend (TensorFlow already multithreads its matMuls, and its native addon is per process);
  * the outlier-aware variant (not row-separable); and layers below WORKER_MIN_FLOPS, where
  * starting threads and copying S costs more than it saves. Workers start lazily, at the first
- * layer that qualifies.
+ * layer that qualifies. Workers always run plugins/quantease's quantizeLayer (the calling thread
+ * runs the quantizer it was given).
+ *
+ * Measured (bench:quantize-model, 2 cores shared with ~25 other runnable processes): starting a
+ * worker costs about 2.4 s of CPU under tsx (tfjs, the wasm backend and our kernels loaded again),
+ * so on a saturated machine workers do not pay; they are meant for idle cores.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerProblem, QuantizedLayer, QuantizeLayerOptions } from '../../plugins/quantease/types.ts';
