@@ -78,7 +78,7 @@ export function resolvePruneOptions(options: PruneLayerOptions = {}): ResolvedPr
     rounds: has('rounds') ? checkInteger('rounds', o.rounds, 1, 10000) : 10,
     swapBudget: has('swapBudget') ? checkInteger('swapBudget', o.swapBudget, 0) : 100,
     swapSearch: has('swapSearch') ? checkOneOf('swapSearch', o.swapSearch, ['exact', 'fast', 'auto'] as const) : 'auto',
-    exactSwapFlops: has('exactSwapFlops') ? checkFiniteNumber('exactSwapFlops', o.exactSwapFlops, 0) : 4e6,
+    exactSwapFlops: has('exactSwapFlops') ? checkFiniteNumber('exactSwapFlops', o.exactSwapFlops, 0) : 2e5,
     tolerance: has('tolerance') ? checkFiniteNumber('tolerance', o.tolerance, 0, 1) : 1e-6,
     lowerBound: has('lowerBound') ? checkOneOf('lowerBound', o.lowerBound, ['none', 'diagonal', 'relaxation', 'auto'] as const) : 'auto',
     boundIterations: has('boundIterations') ? checkInteger('boundIterations', o.boundIterations, 1, 100000) : 30,

@@ -48,7 +48,7 @@ export interface PruneLayerOptions {
    * 'auto' (exact while k^2 in <= exactSwapFlops). Default 'auto'.
    */
   swapSearch?: 'exact' | 'fast' | 'auto';
-  /** l0: the per-swap cost limit of 'auto'. Default 4e6 (about k = 90 at in = 512). */
+  /** l0: the per-swap cost limit of 'auto'. Default 2e5 (k = 32 at in = 64; larger layers take the fast search). */
   exactSwapFlops?: number;
   /** l0: stop when a round lowers the objective by less than this fraction. Default 1e-6. */
   tolerance?: number;
