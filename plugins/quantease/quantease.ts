@@ -76,7 +76,7 @@ export interface SweepContext {
 /** Builds the context and P^T for the given target and start point (both copied). */
 export function createSweepContext(
   s: Float32Array, sigma: tf.Tensor2D, rows: number, cols: number, grid: Grid, blockSize: number,
-  target: Float32Array, start: Float32Array, kernel?: KernelChoice,
+  target: Float32Array, start: Float32Array,
 ): SweepContext {
   const b = Math.max(1, Math.min(blockSize, cols));
   const sColumns: tf.Tensor2D[] = [];
@@ -97,7 +97,7 @@ export function createSweepContext(
   }
   const ctx: SweepContext = {
     rows, cols, blockSize: b, grid, targetT: transpose(target, rows, cols), whatT: transpose(start, rows, cols),
-    sweeper: createInnerSweeper(grid, QUANTEASE_INNER_BLOCK, kernel), ptHost: new Float32Array(cols * rows),
+    sweeper: createInnerSweeper(grid, QUANTEASE_INNER_BLOCK), ptHost: new Float32Array(cols * rows),
     leftHost: new Float32Array(QUANTEASE_INNER_BLOCK * rows), dBlock: new Float32Array(b * rows), sigma, sColumns, inner, pt: tf.zeros([cols, rows]),
   };
   refreshResidual(ctx);
@@ -245,7 +245,8 @@ export function quantEase(
   w: Float32Array, s: Float32Array, sigma: tf.Tensor2D, rows: number, cols: number, grid: Grid,
   options: QuantEaseOptions, start?: Float32Array,
 ): QuantEaseResult {
-  const ctx = createSweepContext(s, sigma, rows, cols, grid, options.blockSize, w, start ?? w, options.kernel);
+  const ctx = createSweepContext(s, sigma, rows, cols, grid, options.blockSize, w, start ?? w);
+  if (options.kernel) ctx.sweeper = createInnerSweeper(grid, QUANTEASE_INNER_BLOCK, options.kernel);
   const history: number[] = [];
   try {
     for (let k = 0; k < options.sweeps; k++) {
