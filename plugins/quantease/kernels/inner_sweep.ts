@@ -10,13 +10,11 @@
  */
 import type { Grid } from '../types.ts';
 import { maxCode } from '../grid.ts';
-import { OptionError, describeValue } from '../../core/errors.ts';
 import { sweepColumnsJs, type SubBlockArgs } from './inner_sweep_js.ts';
 import { INNER_SWEEP_WASM_BASE64 } from './inner_sweep_wasm.ts';
+import { compileBase64, instantiateWithRegions, resolveKernelChoice, wasmUnavailable } from './load_wasm.ts';
 
-export const KERNEL_ENV_VAR = 'TFJS_SAM_QUANTEASE_KERNEL';
-export const KERNEL_CHOICES = ['auto', 'wasm', 'js'] as const;
-export type KernelChoice = (typeof KERNEL_CHOICES)[number];
+export { KERNEL_CHOICES, KERNEL_ENV_VAR, resolveKernelChoice, type KernelChoice } from './load_wasm.ts';
 
 /** Runs sub-blocks of one layer problem; holds its buffers. */
 export interface InnerSweeper {
@@ -25,31 +23,9 @@ export interface InnerSweeper {
   run(args: Omit<SubBlockArgs, 'rows' | 'groupSize' | 'maxq' | 'scaleT' | 'zeroT'>): number;
 }
 
-/** The choice in effect: the argument, else the environment variable, else 'auto'. */
-export function resolveKernelChoice(choice?: string): KernelChoice {
-  const env = typeof process !== 'undefined' ? process.env?.[KERNEL_ENV_VAR] : undefined;
-  const value = choice ?? (env === undefined || env === '' ? 'auto' : env);
-  if (!(KERNEL_CHOICES as readonly string[]).includes(value)) {
-    const where = choice !== undefined ? 'kernel' : KERNEL_ENV_VAR;
-    throw new OptionError(`\`${where}\` must be one of ${KERNEL_CHOICES.join(', ')}. Received: ${where}=${describeValue(value)}.`);
-  }
-  return value as KernelChoice;
-}
-
-let compiled: WebAssembly.Module | null | undefined;
-
 /** The compiled kernel, or null where WebAssembly (with SIMD) is unavailable. Compiled once. */
 export function kernelModule(): WebAssembly.Module | null {
-  if (compiled !== undefined) return compiled;
-  try {
-    const bin = atob(INNER_SWEEP_WASM_BASE64);
-    const bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    compiled = typeof WebAssembly === 'object' && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
-  } catch {
-    compiled = null;
-  }
-  return compiled;
+  return compileBase64(INNER_SWEEP_WASM_BASE64);
 }
 
 /** Grid scale and zero transposed to [groups, rows], so a column's cells are contiguous. */
@@ -73,7 +49,7 @@ export function createInnerSweeper(grid: Grid, maxWidth: number, choice?: string
     const mod = kernelModule();
     const sweeper = mod ? wasmSweeper(mod, grid, maxWidth) : null;
     if (sweeper) return sweeper;
-    if (kind === 'wasm') throw new OptionError('`kernel` is \'wasm\' but the WebAssembly SIMD kernel does not load here (no WebAssembly SIMD, or memory for the buffers). Use \'auto\' or \'js\'.');
+    if (kind === 'wasm') throw wasmUnavailable('QuantEase');
   }
   return jsSweeper(grid, maxWidth);
 }
@@ -87,7 +63,6 @@ function jsSweeper(grid: Grid, maxWidth: number): InnerSweeper {
 }
 
 interface KernelExports {
-  memory: WebAssembly.Memory;
   setArgs(...args: number[]): void;
   sweepColumns(): number;
 }
@@ -96,29 +71,13 @@ interface KernelExports {
 function wasmSweeper(mod: WebAssembly.Module, grid: Grid, maxWidth: number): InnerSweeper | null {
   const { rows, groups } = grid;
   const block = maxWidth * rows * 4;
-  let instance: WebAssembly.Instance;
-  try {
-    instance = new WebAssembly.Instance(mod, {});
-  } catch {
-    return null;
-  }
-  const k = instance.exports as unknown as KernelExports;
-  // Regions past the module's own pages (it keeps no data in memory; 16-byte aligned).
-  let top = k.memory.buffer.byteLength;
-  const region = (bytes: number) => {
-    const at = top;
-    top += Math.ceil(bytes / 16) * 16;
-    return at;
-  };
-  const pWhat = region(block), pTarget = region(block), pPb = region(block), pLeft = region(block), pDt = region(block);
-  const pSbb = region(maxWidth * maxWidth * 8), pScale = region(groups * rows * 4), pZero = region(groups * rows * 4);
-  const pList = region(maxWidth * 4), pCoef = region(maxWidth * 8);
-  try {
-    k.memory.grow(Math.ceil((top - k.memory.buffer.byteLength) / 65536));
-  } catch {
-    return null; // no memory for the buffers: the caller falls back
-  }
-  const buf = k.memory.buffer; // never grows again: views stay valid
+  const inst = instantiateWithRegions<KernelExports>(mod, [
+    block, block, block, block, block, maxWidth * maxWidth * 8, groups * rows * 4, groups * rows * 4, maxWidth * 4, maxWidth * 8,
+  ]);
+  if (!inst) return null; // no memory for the buffers: the caller falls back
+  const k = inst.exports;
+  const buf = inst.buffer;
+  const [pWhat, pTarget, pPb, pLeft, pDt, pSbb, pScale, pZero, pList, pCoef] = inst.at;
   const f32 = (p: number, n: number) => new Float32Array(buf, p, n);
   const what = f32(pWhat, maxWidth * rows), target = f32(pTarget, maxWidth * rows);
   const pb = f32(pPb, maxWidth * rows), left = f32(pLeft, maxWidth * rows), dT = f32(pDt, maxWidth * rows);

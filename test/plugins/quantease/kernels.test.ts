@@ -10,8 +10,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-cpu';
 import { createInnerSweeper, kernelModule, resolveKernelChoice, KERNEL_ENV_VAR } from '../../../plugins/quantease/kernels/inner_sweep.ts';
-import { INNER_SWEEP_SOURCE_SHA256, INNER_SWEEP_WASM_BASE64 } from '../../../plugins/quantease/kernels/inner_sweep_wasm.ts';
-import { INNER_SWEEP_SOURCE, compilerVersion, sourceHash } from '../../../plugins/quantease/kernels/build_kernels.ts';
+import * as innerSweepWasm from '../../../plugins/quantease/kernels/inner_sweep_wasm.ts';
+import * as gptqBlockWasm from '../../../plugins/quantease/kernels/gptq_block_wasm.ts';
+import { KERNELS, compilerVersion, sourceHash, sourcePath } from '../../../plugins/quantease/kernels/build_kernels.ts';
+import { createGptqBlockRunner } from '../../../plugins/quantease/kernels/gptq_block.ts';
+import { gptq } from '../../../plugins/quantease/gptq.ts';
 import { readRange } from '../../../plugins/quantease/kernels/read_rows.ts';
 import { quantEase } from '../../../plugins/quantease/quantease.ts';
 import { fitGrid, maxCode } from '../../../plugins/quantease/grid.ts';
@@ -174,12 +177,75 @@ test('the switch: option beats the environment variable; bad values are rejected
   }
 });
 
-test('the committed bytes were built from the committed source (npm run build:kernels)', async (t) => {
-  const source = readFileSync(INNER_SWEEP_SOURCE, 'utf8');
-  t.is(sourceHash(source, await compilerVersion()), INNER_SWEEP_SOURCE_SHA256, 'inner_sweep.as changed: run `npm run build:kernels`');
-  const bytes = Uint8Array.from(atob(INNER_SWEEP_WASM_BASE64), (ch) => ch.charCodeAt(0));
-  const exports = WebAssembly.Module.exports(new WebAssembly.Module(bytes)).map((e) => e.name).sort();
-  t.deepEqual(exports, ['memory', 'setArgs', 'sweepColumns']);
+test('the committed bytes were built from the committed sources (npm run build:kernels)', async (t) => {
+  const generated: Record<string, Record<string, string>> = { inner_sweep: innerSweepWasm, gptq_block: gptqBlockWasm };
+  const expectedExports: Record<string, string[]> = { inner_sweep: ['memory', 'setArgs', 'sweepColumns'], gptq_block: ['gptqBlock', 'memory', 'setArgs'] };
+  const version = await compilerVersion();
+  for (const k of KERNELS) {
+    const mod = generated[k.name];
+    t.is(sourceHash(readFileSync(sourcePath(k), 'utf8'), version), mod[`${k.prefix}_SOURCE_SHA256`], `${k.name}.as changed: run \`npm run build:kernels\``);
+    const bytes = Uint8Array.from(atob(mod[`${k.prefix}_WASM_BASE64`]), (ch) => ch.charCodeAt(0));
+    t.deepEqual(WebAssembly.Module.exports(new WebAssembly.Module(bytes)).map((e) => e.name).sort(), expectedExports[k.name]);
+  }
+});
+
+test('GPTQ block: wasm kernel and JS twin give the same bits, equal to the textbook loop', (t) => {
+  const g = gaussian(rng(3));
+  for (const [rows, bw, groups] of [[1, 1, 1], [5, 7, 2], [16, 33, 3]]) {
+    const cols = bw + 2;
+    const w = Float32Array.from({ length: rows * cols }, () => g());
+    const grid = fitGrid(w, rows, cols, { bits: 3, groupSize: Math.ceil(cols / groups), symmetric: false });
+    const wk = Float64Array.from({ length: rows * bw }, (_, i) => (i % 5 === 0 ? w[i] : g() * 1.3));
+    const u = new Float64Array(bw * bw);
+    for (let i = 0; i < bw; i++) for (let j = i; j < bw; j++) u[i * bw + j] = i === j ? 0.5 + Math.abs(g()) : g() * 0.2;
+    const colGroup = Int32Array.from({ length: bw }, (_, i) => (((bw - 1 - i) + 2) / grid.groupSize) | 0); // a permuted visit
+    // textbook: quantize column i of every row, propagate its error to the later columns
+    const ref = { wk: Float64Array.from(wk), codes: new Uint8Array(rows * bw), values: new Float32Array(rows * bw), err: new Float32Array(rows * bw) };
+    for (let r = 0; r < rows; r++) {
+      for (let i = 0; i < bw; i++) {
+        const cell = r * grid.groups + colGroup[i];
+        const x = ref.wk[r * bw + i];
+        const q = Math.min(7, Math.max(0, Math.round(x / grid.scale[cell]) + grid.zero[cell]));
+        const v = Math.fround((q - grid.zero[cell]) * grid.scale[cell]);
+        ref.codes[r * bw + i] = q;
+        ref.values[r * bw + i] = v;
+        const e = (x - v) / u[i * bw + i];
+        ref.err[r * bw + i] = e;
+        for (let j = i + 1; j < bw; j++) ref.wk[r * bw + j] -= e * u[i * bw + j];
+      }
+    }
+    for (const kind of ['wasm', 'js'] as const) {
+      const runner = createGptqBlockRunner(grid, bw, kind);
+      t.is(runner.kind, kind);
+      const out = { wk: Float64Array.from(wk), codes: new Uint8Array(rows * bw), values: new Float32Array(rows * bw), err: new Float32Array(rows * bw) };
+      runner.run({ bw, u, colGroup, ...out });
+      const label = `${kind} rows=${rows} bw=${bw}`;
+      t.deepEqual(out.codes, ref.codes, label);
+      t.true(sameBits(out.values, ref.values), label);
+      t.true(sameBits(out.err, ref.err), label);
+      t.deepEqual(Array.from(out.wk), Array.from(ref.wk), label);
+    }
+  }
+});
+
+test.serial('GPTQ: the wasm block kernel and the JS twin give identical codes and values on a layer', (t) => {
+  const p = correlatedProblem(19, 90, 300, 8);
+  const grid = fitGrid(p.w, p.rows, p.cols, { bits: 3, groupSize: 32, symmetric: false });
+  const saved = process.env[KERNEL_ENV_VAR];
+  try {
+    const run = (kernel: string) => {
+      process.env[KERNEL_ENV_VAR] = kernel;
+      return gptq(p.w, p.s, p.rows, p.cols, grid, { dampening: 0.01, blockSize: 32, actOrder: true });
+    };
+    const a = run('wasm');
+    const b = run('js');
+    t.deepEqual(a.codes, b.codes);
+    t.true(sameBits(a.values, b.values));
+    t.false(sameBits(a.values, p.w));
+  } finally {
+    if (saved === undefined) delete process.env[KERNEL_ENV_VAR];
+    else process.env[KERNEL_ENV_VAR] = saved;
+  }
 });
 
 test.serial('readRange reads the same values as dataSync on wasm and cpu', async (t) => {
