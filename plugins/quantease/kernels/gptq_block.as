@@ -63,3 +63,41 @@ export function gptqBlock(): void {
     }
   }
 }
+
+/**
+ * X = L^-1 for a lower-triangular L (row-major n x n at `l`) into the zeroed `x`, row by row:
+ * X_i = (e_i - sum_{k<i} L_ik X_k) / L_ii; the same operations in the same order as
+ * invertLower in ../cholesky.ts (k ascending, each an axpy over m <= k; terms with L_ik = 0 skipped).
+ */
+export function invertLower(n: i32, l: usize, x: usize): void {
+  const rowBytes = <usize>n << 3;
+  for (let i = 0; i < n; i++) {
+    const ri = x + <usize>i * rowBytes;
+    const li = l + <usize>i * rowBytes;
+    for (let k = 0; k < i; k++) {
+      const c = load<f64>(li + (<usize>k << 3));
+      if (c == 0.0) continue;
+      const rk = x + <usize>k * rowBytes;
+      const cv = f64x2.splat(c);
+      const len = k + 1;
+      let m = 0;
+      for (; m + 8 <= len; m += 8) {
+        const o = <usize>m << 3;
+        v128.store(ri + o, f64x2.sub(v128.load(ri + o), f64x2.mul(cv, v128.load(rk + o))));
+        v128.store(ri + o + 16, f64x2.sub(v128.load(ri + o + 16), f64x2.mul(cv, v128.load(rk + o + 16))));
+        v128.store(ri + o + 32, f64x2.sub(v128.load(ri + o + 32), f64x2.mul(cv, v128.load(rk + o + 32))));
+        v128.store(ri + o + 48, f64x2.sub(v128.load(ri + o + 48), f64x2.mul(cv, v128.load(rk + o + 48))));
+      }
+      for (; m < len; m++) {
+        const o = <usize>m << 3;
+        store<f64>(ri + o, load<f64>(ri + o) - c * load<f64>(rk + o));
+      }
+    }
+    const inv = 1.0 / load<f64>(li + (<usize>i << 3));
+    for (let m = 0; m < i; m++) {
+      const o = <usize>m << 3;
+      store<f64>(ri + o, load<f64>(ri + o) * inv);
+    }
+    store<f64>(ri + (<usize>i << 3), inv);
+  }
+}

@@ -15,6 +15,7 @@ import * as gptqBlockWasm from '../../../plugins/quantease/kernels/gptq_block_wa
 import { KERNELS, compilerVersion, sourceHash, sourcePath } from '../../../plugins/quantease/kernels/build_kernels.ts';
 import { createGptqBlockRunner } from '../../../plugins/quantease/kernels/gptq_block.ts';
 import { gptq } from '../../../plugins/quantease/gptq.ts';
+import { invertLowerWasm } from '../../../plugins/quantease/kernels/triangular_inverse.ts';
 import { readRange } from '../../../plugins/quantease/kernels/read_rows.ts';
 import { quantEase } from '../../../plugins/quantease/quantease.ts';
 import { fitGrid, maxCode } from '../../../plugins/quantease/grid.ts';
@@ -179,7 +180,7 @@ test('the switch: option beats the environment variable; bad values are rejected
 
 test('the committed bytes were built from the committed sources (npm run build:kernels)', async (t) => {
   const generated: Record<string, Record<string, string>> = { inner_sweep: innerSweepWasm, gptq_block: gptqBlockWasm };
-  const expectedExports: Record<string, string[]> = { inner_sweep: ['memory', 'setArgs', 'sweepColumns'], gptq_block: ['gptqBlock', 'memory', 'setArgs'] };
+  const expectedExports: Record<string, string[]> = { inner_sweep: ['memory', 'setArgs', 'sweepColumns'], gptq_block: ['gptqBlock', 'invertLower', 'memory', 'setArgs'] };
   const version = await compilerVersion();
   for (const k of KERNELS) {
     const mod = generated[k.name];
@@ -258,4 +259,35 @@ test.serial('readRange reads the same values as dataSync on wasm and cpu', async
     x.dispose();
   }
   await tf.setBackend('wasm');
+});
+
+test('triangular inverse: the wasm kernel gives the bits of the JS loop, and L X = I', (t) => {
+  const g = gaussian(rng(21));
+  for (const n of [1, 2, 9, 40]) {
+    const l = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) l[i * n + j] = i === j ? 1 + Math.abs(g()) : (j % 3 === 1 ? 0 : g() * 0.3);
+    const x = invertLowerWasm(l, n, 'wasm')!;
+    t.truthy(x);
+    // the JS loop of cholesky.ts, written out (X_i = (e_i - sum_k<i L_ik X_k) / L_ii)
+    const ref = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let k = 0; k < i; k++) {
+        const c = l[i * n + k];
+        if (c === 0) continue;
+        for (let m = 0; m <= k; m++) ref[i * n + m] -= c * ref[k * n + m];
+      }
+      const inv = 1 / l[i * n + i];
+      for (let m = 0; m < i; m++) ref[i * n + m] *= inv;
+      ref[i * n + i] = inv;
+    }
+    t.deepEqual(Array.from(x), Array.from(ref), `n=${n}`);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        let acc = 0;
+        for (let k = 0; k < n; k++) acc += l[i * n + k] * x[k * n + j];
+        t.true(Math.abs(acc - (i === j ? 1 : 0)) < 1e-9, `(L X)[${i}, ${j}] = ${acc}`);
+      }
+    }
+  }
+  t.is(invertLowerWasm(new Float64Array([2]), 1, 'js'), null);
 });
