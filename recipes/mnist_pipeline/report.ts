@@ -89,7 +89,7 @@ export async function writePipelineReport(rec: PipelineRecord, outDir: string): 
 
   // ---- float models ----
   const floatHeaders = ['label noise', 'optimizer', 'rho', 'test accuracy', 'vs Adam', 'fit to noisy train labels',
-    'm-sharpness', 'top Hessian eigenvalue', 'train s (mean)'];
+    'm-sharpness', 'top Hessian eigenvalue', 'λmax converged', 'train s (mean)'];
   const floatRows: Array<Array<string | number>> = [];
   for (const noise of noises) {
     const adam = summarize(cellModels(rec, noise, 'Adam').map((m) => m.testAccuracy));
@@ -101,14 +101,15 @@ export async function writePipelineReport(rec: PipelineRecord, outDir: string): 
       floatRows.push([pct(noise), o, ms[0].rho, pm(acc), o === 'Adam' ? '' :
         `${d >= 0 ? '+' : ''}${d.toFixed(4)} (${withinNoise(acc, adam) ? 'within noise' : 'beyond noise'})`,
       pm(summarize(ms.map((m) => m.trainNoisyFit))), pm(summarize(ms.map((m) => m.mSharpness))),
-      pm(summarize(ms.map((m) => m.hessianEigenvalue)), 2), summarize(ms.map((m) => m.trainSeconds)).mean.toFixed(0)]);
+      pm(summarize(ms.map((m) => m.hessianEigenvalue)), 2), `${ms.filter((m) => m.hessianConverged).length}/${ms.length}`, summarize(ms.map((m) => m.trainSeconds)).mean.toFixed(0)]);
     }
   }
   report.heading('Float models: accuracy and sharpness at the end of training');
   report.table(floatHeaders, floatRows);
   const notConverged = rec.models.filter((m) => !m.hessianConverged).length;
   report.text(`Power iteration reached the tolerance for ${rec.models.length - notConverged} of ${rec.models.length} ` +
-      `models; the others report the last Rayleigh quotient after ${cfg.hessian.maxIterations} iterations. ` +
+      `models; the others report the last Rayleigh quotient after ${cfg.hessian.maxIterations} iterations, a lower bound ` +
+      'of the top eigenvalue that can be far from it (even negative after a shifted run that has not converged). ' +
       `${rec.models.filter((m) => m.hessianDominant < 0).length} models had a dominant negative eigenvalue (the top ` +
       'one was then found by a shifted power iteration). Train seconds are wall clock on a machine shared with other jobs.');
 
