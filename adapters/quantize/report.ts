@@ -1,9 +1,9 @@
 /**
  * The quantization report: per layer what was done and how well, and model totals in float32
- * bytes and in the packed format's bytes (adapters/io/format.ts).
+ * bytes and in the packed format's bytes (adapters/io/format.ts). Plain JSON: the codes travel
+ * separately, in quantizeModel's `payload`.
  */
 import type { QuantMethod } from '../../plugins/quantease/types.ts';
-import type { QuantizedWeight } from '../io/format.ts';
 
 export interface LayerReport {
   name: string;
@@ -39,14 +39,17 @@ export interface QuantizationReport {
     /** float32Bytes / packedBytes */
     ratio: number;
     milliseconds: number;
+    /** Layer forwards run on calibration batches (one node on one batch), recomputations included. */
+    forwards?: number;
+    /** Of those, forwards run again from a checkpoint because the activations did not fit `activationMemoryBytes`. */
+    recomputedForwards?: number;
+    /** Largest number of bytes of calibration activations held at once. */
+    peakActivationBytes?: number;
+    /** Threads that quantized rows (1 = the calling thread only). */
+    workers?: number;
+    /** Whether layers were calibrated through the already-quantized layers before them. */
+    sequential?: boolean;
   };
-  /** Packing payload per quantized weight, keyed by the weight's name (e.g. "dense_1/kernel"). Not JSON. */
-  quantized: Map<string, QuantizedWeight>;
-}
-
-/** The report without the packing payload (plain JSON). */
-export function reportSummary(report: QuantizationReport): Omit<QuantizationReport, 'quantized'> {
-  return { layers: report.layers, totals: report.totals };
 }
 
 function fmt(x: number | undefined, digits = 4): string {
@@ -70,5 +73,9 @@ export function formatReport(report: QuantizationReport): string {
   const t = report.totals;
   const total = `\n${t.quantizedLayers} layer(s) quantized in ${(t.milliseconds / 1000).toFixed(2)} s; ` +
     `weights ${kb(t.float32Bytes)} KiB float32 -> ${kb(t.packedBytes)} KiB packed (${t.ratio.toFixed(2)}x smaller).`;
-  return [head, rule, ...rows].join('\n') + '\n' + total;
+  const capture = t.forwards === undefined ? '' :
+    `\ncalibration: ${t.forwards} layer forwards (${t.recomputedForwards ?? 0} recomputed), ` +
+    `peak activations ${((t.peakActivationBytes ?? 0) / 2 ** 20).toFixed(1)} MiB, ${t.sequential === false ? 'one pass on the float model' : 'sequential'}; ` +
+    `${t.workers ?? 1} worker(s).`;
+  return [head, rule, ...rows].join('\n') + '\n' + total + capture;
 }
