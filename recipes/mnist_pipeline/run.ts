@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import {sam} from '../../plugins/sam/index.ts';
+import {sam} from '../../adapters/fit/index.ts';
 import {quantizeModel} from '../../adapters/quantize/index.ts';
 import {modelHessianEigenvalue, modelMSharpness} from '../../adapters/sharpness/index.ts';
 import {Rng} from '../lib/rng.ts';
