@@ -86,7 +86,7 @@ export const DEMO_CONFIG: MnistPipelineConfig = {
   seeds: 1,
   microBatches: [4],
   // rho chosen by the full run's sweep (recipes/results/mnist_pipeline/report.md); no sweep in the demo.
-  rhoGrid: [0.05],
+  rhoGrid: [0.02],
   sweepNoiseLevels: [],
 };
 
