@@ -31,7 +31,7 @@ const CALIBRATION = 2048;
 const SAMPLES = 20_000;
 
 /** The command line's entry point (what `npx tfjs-sam-quantease` runs). */
-const CLI_BIN = fileURLToPath(new URL('../adapters/cli/bin.mjs', import.meta.url));
+const CLI_BIN = fileURLToPath(new URL('../adapters/cli/bin.ts', import.meta.url));
 
 export interface CliTemplateResult {
   out: string;
@@ -86,7 +86,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<CliT
     '--quiet', ...(quick ? ['--sweeps', '5'] : [])];
   const command = `npx tfjs-sam-quantease ${cliArgs.join(' ')}`;
   console.log(`$ ${command}`);
-  const stdout = execFileSync(process.execPath, [CLI_BIN, ...cliArgs], {encoding: 'utf8'});
+  const stdout = execFileSync(process.execPath, ['--import', 'tsx', CLI_BIN, ...cliArgs], {encoding: 'utf8'});
   console.log(stdout);
 
   // 4. Load the packed model and compare with the float one.
