@@ -7,7 +7,7 @@
  * Measured: about 5 minutes on a 2-core machine with the wasm backend (see the README).
  * Run: npm run demo [-- --out out/demo] [--seed 0] [--quick]
  */
-import {selectBackend} from '../adapters/backend/select_backend.ts';
+import {selectBackend} from 'tfjs-sam-quantease/backend';
 import {
   FULL_CONFIG, OPTIMIZER_HEADERS, QUANT_HEADERS, QUICK_CONFIG, optimizerRows, quantRows, runCharLmEvaluation,
   type CharLmEvalConfig, type CharLmEvalResult,
