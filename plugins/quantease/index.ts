@@ -3,4 +3,5 @@ export * from './types.ts';
 export { quantizeLayer, resolveQuantizeOptions, QUANTIZE_LAYER_OPTION_KEYS, type ResolvedQuantizeOptions } from './quantize_layer.ts';
 export { CovarianceAccumulator } from './covariance.ts';
 export { fitGrid, quantizeAll, dequantizeAll, quantizeCode, dequantizeCode, maxCode, type GridSpec } from './grid.ts';
+export { dequantize, type QuantizedMatrix } from './dequantize.ts';
 export { layerObjective, quadraticForm, relativeError } from './objective.ts';
