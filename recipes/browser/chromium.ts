@@ -48,7 +48,12 @@ function isExecutable(file: string): boolean {
 /** Shared libraries `ldd` cannot find for `binary` (with `libraryPath` first on the search path). */
 export function missingLibraries(binary: string, libraryPath?: string): string[] {
   const env = { ...process.env, ...(libraryPath ? { LD_LIBRARY_PATH: [libraryPath, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') } : {}) };
-  const out = execFileSync('ldd', [binary], { env, encoding: 'utf8' });
+  let out: string;
+  try {
+    out = execFileSync('ldd', [binary], { env, encoding: 'utf8' });
+  } catch {
+    return []; // no ldd (not glibc Linux): let the launch itself say what is wrong
+  }
   return out.split('\n').filter((l) => l.includes('not found')).map((l) => l.trim().split(/\s+/)[0]);
 }
 
