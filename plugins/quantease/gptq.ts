@@ -18,16 +18,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Grid } from './types.ts';
+import type { DenseProblem } from './problem.ts';
+import type { ResolvedGptqSettings } from './options.ts';
 import { dequantizeCode, maxCode, quantizeAll } from './grid.ts';
 import { upperCholeskyOfInverse } from './cholesky.ts';
 
-export interface GptqOptions {
-  /** Fraction of mean(diag H) added to the diagonal. Default 0.01. */
-  dampening: number;
-  /** Lazy-update block. Default 128. */
-  blockSize: number;
-  /** Visit columns by decreasing diag H. Default false. */
-  actOrder: boolean;
+export interface GptqRunOptions extends ResolvedGptqSettings {
   /** Damping increases before falling back to RTN. Default 4. */
   maxRetries?: number;
   onProgress?: (done: number, total: number) => void;
@@ -41,11 +37,16 @@ export interface GptqResult {
   fallback?: string;
 }
 
-/** GPTQ of w [rows, cols] against s [cols, cols] on a fixed grid. */
-export function gptq(w: Float32Array, s: Float32Array, rows: number, cols: number, grid: Grid, options: GptqOptions): GptqResult {
+/**
+ * GPTQ of the problem's W (or of `target` [rows, cols], e.g. W minus outliers) against its S on a
+ * fixed grid. The grid's groups are fixed by original column index before columns are permuted
+ * (act-order with "static groups").
+ */
+export function gptq(problem: DenseProblem, grid: Grid, options: GptqRunOptions, target: Float32Array = problem.w): GptqResult {
+  const { rows, cols, s } = problem;
+  const w = target;
   const n = cols;
-  const diag = new Float64Array(n);
-  for (let j = 0; j < n; j++) diag[j] = s[j * n + j];
+  const diag = Float64Array.from(problem.diag);
   const dead = new Uint8Array(n);
   for (let j = 0; j < n; j++) if (diag[j] === 0) { dead[j] = 1; diag[j] = 1; }
 

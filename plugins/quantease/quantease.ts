@@ -29,6 +29,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Grid } from './types.ts';
+import type { DenseProblem } from './problem.ts';
 import { codesOf, maxCode } from './grid.ts';
 
 /** Columns per sequential (typed-array) sub-block inside a `blockSize` block; tuned on wasm. */
@@ -70,11 +71,9 @@ export interface SweepContext {
   pt: tf.Tensor2D;
 }
 
-/** Builds the context and P^T for the given target and start point (both copied). */
-export function createSweepContext(
-  s: Float32Array, sigma: tf.Tensor2D, rows: number, cols: number, grid: Grid, blockSize: number,
-  target: Float32Array, start: Float32Array,
-): SweepContext {
+/** Builds the context and P^T for the given target and start point [rows, cols] (both copied). */
+export function createSweepContext(problem: DenseProblem, grid: Grid, blockSize: number, target: Float32Array, start: Float32Array): SweepContext {
+  const { s, sigma, rows, cols } = problem;
   const b = Math.max(1, Math.min(blockSize, cols));
   const sColumns: tf.Tensor2D[] = [];
   const inner: SubBlock[][] = [];
@@ -287,7 +286,7 @@ export function isRoundedSweep(k: number, sweeps: number, every: number, until: 
   return !(every > 0 && k % every === 0 && k < until);
 }
 
-export interface QuantEaseOptions {
+export interface QuantEaseRunOptions {
   /** Default 30. */
   sweeps: number;
   /** Default 3 (0 = every sweep rounded). */
@@ -308,14 +307,11 @@ export interface QuantEaseResult {
 }
 
 /**
- * QuantEase of w [rows, cols] against S, starting at `start` (W itself by default, or e.g.
- * GPTQ's solution); the target is always W.
+ * QuantEase of the problem's W on `grid`, starting at `start` [rows, cols] (W itself by default,
+ * or e.g. GPTQ's solution); the target is always W.
  */
-export function quantEase(
-  w: Float32Array, s: Float32Array, sigma: tf.Tensor2D, rows: number, cols: number, grid: Grid,
-  options: QuantEaseOptions, start?: Float32Array,
-): QuantEaseResult {
-  const ctx = createSweepContext(s, sigma, rows, cols, grid, options.blockSize, w, start ?? w);
+export function quantEase(problem: DenseProblem, grid: Grid, options: QuantEaseRunOptions, start: Float32Array = problem.w): QuantEaseResult {
+  const ctx = createSweepContext(problem, grid, options.blockSize, problem.w, start);
   const history: number[] = [];
   try {
     for (let k = 0; k < options.sweeps; k++) {
@@ -325,7 +321,7 @@ export function quantEase(
       options.onProgress?.(k + 1, options.sweeps);
     }
     const values = currentWhat(ctx);
-    return { codes: codesOf(values, grid, cols), values, history, sweeps: options.sweeps };
+    return { codes: codesOf(values, grid, problem.cols), values, history, sweeps: options.sweeps };
   } finally {
     disposeContext(ctx);
   }
