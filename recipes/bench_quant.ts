@@ -4,6 +4,7 @@
  *   npm run bench:quant            # in = out = 512, 1024, 2048; n = 4096; 3 and 4 bits
  *   npm run bench:quant -- --quick # in = out = 128, n = 512: a few seconds
  *   npm run bench:quant -- --sizes 512,1024 --bits 3
+ *   npm run bench:quant -- --ablation  # issue 12's ablation of the default (bench_quant_ablation.ts)
  *
  * Problems: X = G diag-scaled-mix [n, in] with a power-law spectrum (row scales k^-alpha of a
  * random mixing matrix) and a few outlier channels 10-100x larger; W heavy-tailed (Gaussian with
@@ -13,13 +14,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { quantizeLayer } from '../plugins/quantease/quantize_layer.ts';
-import { CovarianceAccumulator } from '../plugins/quantease/covariance.ts';
+import { cpuSeconds } from './lib/quant_problems.ts';
 import type { QuantizeLayerOptions } from '../plugins/quantease/types.ts';
+import { makeLayerProblem } from './lib/quant_problems.ts';
 
-// ---- constants (one-line guidance) ----
-const SPECTRUM_ALPHA = 0.75;    // power-law decay of the feature mixing scales (higher = more correlated)
-const OUTLIER_CHANNELS = 4;     // per 512 inputs; each 10-100x larger
-const CALIBRATION_BATCH = 1024; // rows per CovarianceAccumulator.add
+export { makeLayerProblem, makeSpectralProblem, cpuSeconds } from './lib/quant_problems.ts';
+
 
 export interface BenchRow {
   size: number;
@@ -31,48 +31,6 @@ export interface BenchRow {
   gflops?: number;
   /** Plain matMul [in, in] x [in, out] GFLOP/s (CPU time) measured just before. */
   matMulGflops?: number;
-}
-
-/** A seeded LLM-like layer problem {weight [out, in], sigma [in, in]}. Caller disposes. */
-export function makeLayerProblem(inputs: number, outputs: number, rows: number, seed: number): { weight: tf.Tensor2D; sigma: tf.Tensor2D } {
-  const mix = tf.tidy(() => {
-    const scales = tf.reshape(tf.pow(tf.range(1, inputs + 1), -SPECTRUM_ALPHA), [inputs, 1]);
-    const m = tf.mul(tf.randomNormal([inputs, inputs], 0, 1 / Math.sqrt(inputs), 'float32', seed), scales);
-    // outlier channels: columns of X (after mixing) scaled by 10..100
-    const colScale = new Float32Array(inputs).fill(1);
-    const count = Math.max(2, Math.round((OUTLIER_CHANNELS * inputs) / 512));
-    let state = seed * 7919 + 17;
-    for (let i = 0; i < count; i++) {
-      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-      const c = state % inputs;
-      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-      colScale[c] = 10 + 90 * (state / 2 ** 32);
-    }
-    return tf.mul(m, tf.tensor2d(colScale, [1, inputs])) as tf.Tensor2D;
-  });
-  const acc = new CovarianceAccumulator(inputs);
-  for (let done = 0, b = 0; done < rows; done += CALIBRATION_BATCH, b++) {
-    const n = Math.min(CALIBRATION_BATCH, rows - done);
-    const x = tf.tidy(() => tf.matMul(tf.randomNormal([n, inputs], 0, 1, 'float32', seed * 1000 + b + 1), mix)) as tf.Tensor2D;
-    acc.add(x);
-    x.dispose();
-  }
-  const sigma = acc.sigma();
-  acc.dispose();
-  mix.dispose();
-  const weight = tf.tidy(() =>
-    tf.mul(
-      tf.randomNormal([outputs, inputs], 0, 1 / Math.sqrt(inputs), 'float32', seed + 101),
-      tf.exp(tf.mul(0.6, tf.randomNormal([outputs, inputs], 0, 1, 'float32', seed + 202))),
-    ),
-  ) as tf.Tensor2D;
-  return { weight, sigma };
-}
-
-/** CPU seconds of this process (user + system): robust to other processes sharing the cores. */
-export function cpuSeconds(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
 }
 
 /** Plain matMul GFLOP/s of the current backend at [m, k] x [k, n] (best of `reps`, CPU time). */
@@ -131,6 +89,11 @@ export async function main(argv = process.argv.slice(2)): Promise<BenchRow[]> {
     backendNote = 'wasm';
   }
   console.log(`backend: ${tf.getBackend()} (${backendNote}); n = ${args.rows}`);
+  if (argv.includes('--ablation')) {
+    const { ablation } = await import('./bench_quant_ablation.ts');
+    console.log(await ablation(argv));
+    return [];
+  }
   const rows: BenchRow[] = [];
   const lines = [
     '| in = out | bits | method | rel. error | seconds (wall) | seconds (CPU) | sweep GFLOP/s (plain matMul) |',

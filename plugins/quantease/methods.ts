@@ -10,10 +10,13 @@
 import type { Grid, Outliers, QuantMethod } from './types.ts';
 import type { DenseProblem } from './problem.ts';
 import type { ResolvedGptq, ResolvedQuantEase, ResolvedQuantizeOptions, ResolvedRtn } from './options.ts';
-import { quantizeAll } from './grid.ts';
+import { dequantizeAll, fitGrid, quantizeAll } from './grid.ts';
+import { fitGridWeighted } from './grid_search.ts';
 import { gptq } from './gptq.ts';
 import { quantEase } from './quantease.ts';
 import { outlierQuantEase } from './outliers.ts';
+import { refitScales, weightTimesSigma } from './refit.ts';
+import { layerObjective } from './objective.ts';
 
 export interface MethodResult {
   grid: Grid;
@@ -31,6 +34,14 @@ export interface MethodResult {
 }
 
 export type Quantizer<O extends ResolvedQuantizeOptions> = (problem: DenseProblem, grid: Grid, options: O) => MethodResult;
+
+/** The grid of the options on W (entries with exclude[i] = 1 left out): min/max, or the clipping search. */
+export function fitLayerGrid(problem: DenseProblem, o: ResolvedQuantizeOptions, exclude?: Uint8Array): Grid {
+  const spec = { bits: o.bits, groupSize: o.groupSize, symmetric: o.symmetric };
+  return o.clip
+    ? fitGridWeighted(problem.w, problem.rows, problem.cols, spec, problem.diag, o.clip, exclude)
+    : fitGrid(problem.w, problem.rows, problem.cols, spec, exclude);
+}
 
 const progress = (o: ResolvedQuantizeOptions, stage: string) => (done: number, total: number) => o.onProgress?.({ done, total, stage });
 
@@ -52,22 +63,54 @@ export const gptqMethod: Quantizer<ResolvedGptq> = (problem, grid, o) => {
 export const quantEaseMethod: Quantizer<ResolvedQuantEase> = (problem, grid, o) => {
   const run = { ...o, onProgress: undefined };
   if (o.outliers) {
-    const spec = { bits: grid.bits, groupSize: grid.groupSize, symmetric: o.symmetric };
-    const r = outlierQuantEase(problem, spec, o.outliers, { ...run, onProgress: progress(o, 'quantease-outliers') });
+    const fit = (exclude: Uint8Array) => fitLayerGrid(problem, o, exclude);
+    const r = outlierQuantEase(problem, fit, o.outliers, { ...run, onProgress: progress(o, 'quantease-outliers') });
     return { grid: r.grid, codes: r.codes, values: r.values, start: r.start, outliers: r.outliers, history: r.history, iterations: o.sweeps };
   }
   let start = quantizeAll(problem.w, grid, problem.cols).values;
   let from: Float32Array | undefined;
   let fallback: string | undefined;
   let dampeningUsed: number | undefined;
+  let gptqCodes: Uint8Array | undefined;
   if (o.init === 'gptq') {
     const g = gptq(problem, grid, { ...o, onProgress: progress(o, 'gptq') });
     start = from = g.values;
+    gptqCodes = g.codes;
     fallback = g.fallback;
     dampeningUsed = g.dampeningUsed;
   }
   const q = quantEase(problem, grid, { ...run, onProgress: progress(o, 'quantease') }, from);
-  return { grid, codes: q.codes, values: q.values, start, history: q.history, iterations: o.sweeps, fallback, dampeningUsed };
+  let { codes, values } = q;
+  const history = q.history;
+  let iterations = q.sweeps;
+  let g = grid;
+  if (o.refit > 0) {
+    // Each round: scales refitted to the codes (f falls), then rounded sweeps (f does not rise).
+    const ws = weightTimesSigma(problem);
+    const report = progress(o, 'refit');
+    for (let round = 0; round < o.refit; round++) {
+      const refit = refitScales(problem, g, codes, ws);
+      if (refit.rowsChanged === 0) {
+        report(o.refit, o.refit); // converged: the remaining rounds would change nothing
+        break;
+      }
+      report(round + 1, o.refit);
+      g = refit.grid;
+      const next = quantEase(problem, g, { ...run, sweeps: o.refitSweeps, unroundedSweepEvery: 0 }, dequantizeAll(codes, g, problem.cols));
+      ({ codes, values } = next);
+      history.push(...next.history);
+      iterations += next.sweeps;
+    }
+  }
+  if (from && history.length > 0) {
+    // Never worse than the GPTQ start: the unrounded sweeps may leave a rounded point above it.
+    const f0 = layerObjective(problem.w, from, problem.rows, problem.cols, problem.sigma);
+    if (f0 < history[history.length - 1]) {
+      const g0 = gptqCodes!;
+      return { grid, codes: g0, values: from, start, history, iterations, fallback: fallback ?? 'QuantEase: the sweeps ended above the GPTQ start; returned the GPTQ solution.', dampeningUsed };
+    }
+  }
+  return { grid: g, codes, values, start, history, iterations, fallback, dampeningUsed };
 };
 
 /** Method name -> quantizer. */

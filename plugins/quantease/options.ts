@@ -15,14 +15,14 @@ export const QUANT_METHODS = ['rtn', 'gptq', 'quantease'] as const;
 /** The method used when `method` is left out. */
 export const DEFAULT_METHOD: QuantMethod = 'quantease';
 
-const COMMON_KEYS = ['bits', 'groupSize', 'symmetric', 'onProgress'] as const;
+const COMMON_KEYS = ['bits', 'groupSize', 'symmetric', 'clip', 'onProgress'] as const;
 const GPTQ_KEYS = ['dampening', 'blockSize', 'actOrder'] as const;
 
 /** The keys each method reads. */
 export const METHOD_OPTION_KEYS: Record<QuantMethod, readonly string[]> = {
   rtn: ['method', ...COMMON_KEYS],
   gptq: ['method', ...COMMON_KEYS, ...GPTQ_KEYS],
-  quantease: ['method', ...COMMON_KEYS, ...GPTQ_KEYS, 'sweeps', 'unroundedSweepEvery', 'unroundedUntil', 'init', 'outliers'],
+  quantease: ['method', ...COMMON_KEYS, ...GPTQ_KEYS, 'sweeps', 'unroundedSweepEvery', 'unroundedUntil', 'init', 'outliers', 'tolerance', 'refit', 'refitSweeps'],
 };
 
 /** Every key quantizeLayer accepts (the union over methods). */
@@ -33,7 +33,12 @@ export interface ResolvedCommon {
   /** 0 (or >= in) = whole row. */
   groupSize: number;
   symmetric: boolean;
+  clip: ResolvedClip | false;
   onProgress?: (p: QuantizeProgress) => void;
+}
+export interface ResolvedClip {
+  steps: number;
+  minRatio: number;
 }
 export interface ResolvedGptqSettings {
   dampening: number;
@@ -57,6 +62,9 @@ export interface ResolvedQuantEase extends ResolvedCommon, ResolvedGptqSettings 
   unroundedUntil: number;
   init: 'weights' | 'gptq';
   outliers: ResolvedOutliers | false;
+  tolerance: number;
+  refit: number;
+  refitSweeps: number;
 }
 /** Every option with its default filled in. */
 export type ResolvedQuantizeOptions = ResolvedRtn | ResolvedGptq | ResolvedQuantEase;
@@ -69,6 +77,17 @@ function checkOutliers(v: unknown): ResolvedOutliers | false {
   return {
     fraction: o.fraction !== undefined ? checkFiniteNumber('outliers.fraction', o.fraction, 0, 1) : 0.01,
     structured: o.structured !== undefined ? checkBoolean('outliers.structured', o.structured) : false,
+  };
+}
+
+function checkClip(v: unknown): ResolvedClip | false {
+  if (v === false) return false;
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) optionFail('clip', v, 'false or an object {steps, minRatio}');
+  rejectUnknownKeys(v as object, ['steps', 'minRatio'], 'quantizeLayer `clip`');
+  const o = v as Record<string, unknown>;
+  return {
+    steps: o.steps !== undefined ? checkInteger('clip.steps', o.steps, 1, 1000) : 40,
+    minRatio: o.minRatio !== undefined ? checkFiniteNumber('clip.minRatio', o.minRatio, 0, 1, true) : 0.3,
   };
 }
 
@@ -89,15 +108,20 @@ const CHECKS: Record<string, (v: unknown) => unknown> = {
   unroundedUntil: (v) => checkInteger('unroundedUntil', v, 0),
   init: (v) => checkOneOf('init', v, ['weights', 'gptq'] as const),
   outliers: checkOutliers,
+  clip: checkClip,
+  tolerance: (v) => checkFiniteNumber('tolerance', v, 0, 1),
+  refit: (v) => checkInteger('refit', v, 0, 1000),
+  refitSweeps: (v) => checkInteger('refitSweeps', v, 1, 100000),
 };
 
 /** Defaults per method (the doc comments of types.ts say the same). */
 const DEFAULTS: { [M in QuantMethod]: Omit<Extract<ResolvedQuantizeOptions, { method: M }>, 'method' | 'onProgress'> } = {
-  rtn: { bits: 4, groupSize: 0, symmetric: false },
-  gptq: { bits: 4, groupSize: 0, symmetric: false, dampening: 0.01, blockSize: 128, actOrder: false },
+  rtn: { bits: 4, groupSize: 0, symmetric: false, clip: false },
+  gptq: { bits: 4, groupSize: 0, symmetric: false, clip: false, dampening: 0.01, blockSize: 128, actOrder: false },
   quantease: {
-    bits: 4, groupSize: 0, symmetric: false, dampening: 0.01, blockSize: 128, actOrder: false,
-    sweeps: 30, unroundedSweepEvery: 3, unroundedUntil: 25, init: 'weights', outliers: false,
+    bits: 4, groupSize: 0, symmetric: false, clip: { steps: 40, minRatio: 0.3 }, dampening: 0.01, blockSize: 128, actOrder: true,
+    sweeps: 30, unroundedSweepEvery: 3, unroundedUntil: 25, init: 'gptq', outliers: false,
+    tolerance: 1e-4, refit: 2, refitSweeps: 3,
   },
 };
 
@@ -115,6 +139,8 @@ export function resolveQuantizeOptions(options: QuantizeLayerOptions = {}): Reso
     throw new OptionError(`\`outliers\` needs method 'quantease'. Received: method=${JSON.stringify(method)} with outliers. Use method: 'quantease' or drop outliers.`);
   }
   const resolved: Record<string, unknown> = { method, ...DEFAULTS[method] };
+  // The outlier variant starts from W minus its outliers: with outliers, init defaults to 'weights'.
+  if (method === 'quantease' && checked.outliers) resolved.init = 'weights';
   for (const key of METHOD_OPTION_KEYS[method]) if (checked[key] !== undefined) resolved[key] = checked[key];
   const r = resolved as unknown as ResolvedQuantizeOptions;
   if (r.method === 'quantease' && r.init === 'gptq' && r.outliers) {

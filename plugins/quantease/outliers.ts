@@ -24,7 +24,7 @@
 import type { Grid, Outliers } from './types.ts';
 import type { DenseProblem } from './problem.ts';
 import type { ResolvedOutliers } from './options.ts';
-import { fitGrid, quantizeAll, type GridSpec } from './grid.ts';
+import { quantizeAll } from './grid.ts';
 import { createSweepContext, currentWhat, disposeContext, isRoundedSweep, refreshResidual, residualObjective, setTarget, sweep, type QuantEaseRunOptions } from './quantease.ts';
 
 export interface OutlierResult {
@@ -130,16 +130,16 @@ export function largestEigenvalue(s: Float32Array, n: number, iterations = 50, s
 }
 
 /**
- * Outlier-aware QuantEase of the problem's W. The grid is fitted here (`gridSpec`), on W without
- * the starting outliers.
+ * Outlier-aware QuantEase of the problem's W. The grid is fitted here by `fitGridWithout`, on W
+ * without the starting outliers.
  */
-export function outlierQuantEase(problem: DenseProblem, gridSpec: GridSpec, spec: ResolvedOutliers, options: QuantEaseRunOptions): OutlierResult {
+export function outlierQuantEase(problem: DenseProblem, fitGridWithout: (exclude: Uint8Array) => Grid, spec: ResolvedOutliers, options: QuantEaseRunOptions): OutlierResult {
   const { w, s, rows, cols } = problem;
   const k = spec.structured ? Math.round(spec.fraction * cols) : Math.round(spec.fraction * rows * cols);
   let mask = supportOf(w, rows, cols, k, spec.structured);
   const h = new Float32Array(rows * cols);
   for (let i = 0; i < h.length; i++) if (mask[i]) h[i] = w[i];
-  const grid = fitGrid(w, rows, cols, gridSpec, mask);
+  const grid = fitGridWithout(mask);
   const target = new Float32Array(rows * cols);
   for (let i = 0; i < target.length; i++) target[i] = w[i] - h[i];
   // The rounded start, for stats: round(W - H0) + H0.

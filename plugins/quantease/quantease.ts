@@ -295,6 +295,11 @@ export interface QuantEaseRunOptions {
   unroundedUntil: number;
   /** Column block. Default 128. */
   blockSize: number;
+  /**
+   * Stop once a rounded sweep that follows a rounded sweep (after the unrounded schedule) lowers f
+   * by less than this fraction; `sweeps` is then the cap. 0 = run every sweep.
+   */
+  tolerance?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -313,15 +318,31 @@ export interface QuantEaseResult {
 export function quantEase(problem: DenseProblem, grid: Grid, options: QuantEaseRunOptions, start: Float32Array = problem.w): QuantEaseResult {
   const ctx = createSweepContext(problem, grid, options.blockSize, problem.w, start);
   const history: number[] = [];
+  const tol = options.tolerance ?? 0;
+  let done = 0;
   try {
+    let previousRounded = false;
     for (let k = 0; k < options.sweeps; k++) {
       const rounded = isRoundedSweep(k, options.sweeps, options.unroundedSweepEvery, options.unroundedUntil);
       sweep(ctx, rounded);
-      if (rounded) history.push(residualObjective(ctx));
-      options.onProgress?.(k + 1, options.sweeps);
+      done = k + 1;
+      options.onProgress?.(done, options.sweeps);
+      if (!rounded) {
+        previousRounded = false;
+        continue;
+      }
+      const f = residualObjective(ctx);
+      history.push(f);
+      const scheduleOver = options.unroundedSweepEvery === 0 || k >= options.unroundedUntil;
+      if (tol > 0 && previousRounded && scheduleOver && history.length >= 2) {
+        const before = history[history.length - 2];
+        if (!(before - f > tol * before)) break; // relative decrease below tol (or f already 0)
+      }
+      previousRounded = true;
     }
+    if (done < options.sweeps) options.onProgress?.(options.sweeps, options.sweeps);
     const values = currentWhat(ctx);
-    return { codes: codesOf(values, grid, problem.cols), values, history, sweeps: options.sweeps };
+    return { codes: codesOf(values, grid, problem.cols), values, history, sweeps: done };
   } finally {
     disposeContext(ctx);
   }

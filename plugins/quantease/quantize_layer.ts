@@ -22,11 +22,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerProblem, QuantizeLayerOptions, QuantizedLayer, QuantizeStats } from './types.ts';
-import { fitGrid } from './grid.ts';
 import { readProblem, readProblemSync, type DenseProblem } from './problem.ts';
 import { relativeError } from './objective.ts';
 import { resolveQuantizeOptions, type ResolvedQuantizeOptions } from './options.ts';
-import { runQuantizer } from './methods.ts';
+import { fitLayerGrid, runQuantizer } from './methods.ts';
 
 export { resolveQuantizeOptions, QUANTIZE_LAYER_OPTION_KEYS, type ResolvedQuantizeOptions } from './options.ts';
 
@@ -53,7 +52,7 @@ function objectives(p: DenseProblem, start: Float32Array, values: Float32Array):
 /** The synchronous core: quantizes a problem already read, with resolved options. */
 export function quantizeDense(p: DenseProblem, o: ResolvedQuantizeOptions): QuantizedLayer {
   const t0 = performance.now();
-  const grid = fitGrid(p.w, p.rows, p.cols, { bits: o.bits, groupSize: o.groupSize, symmetric: o.symmetric });
+  const grid = fitLayerGrid(p, o);
   const r = runQuantizer(p, grid, o);
   const [baseline, objectiveBefore, objectiveAfter] = objectives(p, r.start, r.values);
   const stats: QuantizeStats = {
