@@ -57,15 +57,16 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<Load
   const evaluation = viewsOf(quick ? EVALUATION_PHOTOS.slice(0, 1) : EVALUATION_PHOTOS, {count: 2, random: () => rng.uniform()});
 
   // 2. Quantize (a new model is returned; the float model is left untouched).
-  const {model: quantized, report} = await quantizeModel(model, calibration, {
+  const quantizedResult = await quantizeModel(model, calibration, {
     method: METHOD, bits: BITS, include: quick ? ['dense_*'] : INCLUDE, batchSize: BATCH, progress: true,
     ...(quick ? {sweeps: 5} : {}),
   });
+  const {model: quantized, report} = quantizedResult;
   console.log(formatReport(report));
 
   // 3. Save the packed model, then reload it as an ordinary LayersModel.
   const dir = `${args.out}/mobilenet_v2_${METHOD}_${BITS}bit`;
-  const saved = await saveQuantized(quantized, report, dir);
+  const saved = await saveQuantized(quantizedResult, dir);
   const reloaded = await loadQuantized(saved.modelJson);
 
   // 4. Compare: float vs reloaded (what quantization cost), in-memory vs reloaded (the round trip).

@@ -134,11 +134,12 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     const model = await readTfjsModel(modelPath);
     const calibration = await readCalibration(values.calibration);
     try {
-      const { model: q, report } = await quantizeModel(model, calibration, options);
-      const saved = await saveQuantized(q, report, values.out);
+      const quantized = await quantizeModel(model, calibration, options);
+      const { report } = quantized;
+      const saved = await saveQuantized(quantized, values.out);
       io.stdout(formatReport(report) + '\n');
       io.stdout(`Saved ${saved.modelJson} and ${saved.weights} (${saved.weightsBytes} bytes).\n`);
-      q.dispose();
+      quantized.model.dispose();
     } finally {
       calibration.dispose();
       model.dispose();

@@ -5,9 +5,10 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { InputError } from '../../plugins/core/errors.ts';
 import { unpackCodes } from '../../plugins/quantease/packing.ts';
-import { problemDataToKernelData } from '../quantize/layer_problems.ts';
+import { dequantize } from '../../plugins/quantease/dequantize.ts';
+import { problemDataToKernelData } from './layout.ts';
 import {
-  checksum, dequantizeProblem, validatePackedJSON,
+  checksum, validatePackedJSON,
   type AffineEntry, type PackedModelJSON, type QuantizedWeight, type Section,
 } from './format.ts';
 
@@ -84,7 +85,7 @@ export function decodePacked(jsonValue: unknown, bin: Uint8Array): DecodedModel 
     const size = e.shape.reduce((x, y) => x * y, 1);
     const values = e.encoding === 'float32'
       ? float32s(bin, e.data)
-      : problemDataToKernelData(dequantizeProblem(readAffine(e, bin)), e.shape); // [out, in] -> kernel [..., out]
+      : problemDataToKernelData(dequantize(readAffine(e, bin)), e.shape); // [out, in] -> kernel [..., out]
     data.set(values, at);
     at += size;
     weightSpecs.push({ name: e.name, shape: e.shape, dtype: 'float32' });

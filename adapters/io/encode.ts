@@ -4,13 +4,13 @@
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { InputError } from '../../plugins/core/errors.ts';
+import { dequantize } from '../../plugins/quantease/dequantize.ts';
 import { packCodes } from '../../plugins/quantease/packing.ts';
-import { problemDataToKernelData, problemShape } from '../quantize/layer_problems.ts';
-import { reportSummary, type QuantizationReport } from '../quantize/report.ts';
 import { modelArtifacts } from './artifacts.ts';
+import { problemDataToKernelData, problemShape } from './layout.ts';
 import {
-  AFFINE_ENCODING_VERSION, FORMAT_NAME, FORMAT_VERSION, QUANTIZATION_VERSION, checksum, dequantizeProblem,
-  type PackedModelJSON, type Section, type WeightEntry,
+  AFFINE_ENCODING_VERSION, FORMAT_NAME, FORMAT_VERSION, QUANTIZATION_VERSION, checksum,
+  type PackedModelJSON, type QuantizedPayload, type Section, type WeightEntry,
 } from './format.ts';
 
 export const WEIGHTS_FILE = 'weights.bin';
@@ -19,14 +19,23 @@ function asBytes(a: ArrayBufferView): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
+/** What quantizeModel returns: the model, the codes of its quantized kernels, and (optionally) the report. */
+export interface QuantizedModel {
+  model: tfl.LayersModel;
+  payload: QuantizedPayload;
+  /** quantizeModel's report (plain JSON); stored in model.json as information only. */
+  report?: unknown;
+}
+
 /**
- * model + report (from quantizeModel on this model) -> {json, bin}. Each quantized kernel of the
- * model must equal the dequantization of the report's codes bit for bit; otherwise the report
- * belongs to another model and InputError is thrown.
+ * {model, payload, report} (as quantizeModel returns them) -> {json, bin}. Each quantized kernel
+ * of the model must equal the dequantization of the payload's codes bit for bit; otherwise the
+ * payload belongs to another model and InputError is thrown.
  */
-export async function encodePacked(model: tfl.LayersModel, report: QuantizationReport): Promise<{ json: PackedModelJSON; bin: Uint8Array }> {
-  if (!report || !(report.quantized instanceof Map)) {
-    throw new InputError('`report` must be the report returned by quantizeModel (it carries the codes to pack).');
+export async function encodePacked(quantized: QuantizedModel): Promise<{ json: PackedModelJSON; bin: Uint8Array }> {
+  const { model, payload, report } = quantized ?? ({} as QuantizedModel);
+  if (!(payload instanceof Map)) {
+    throw new InputError('`payload` must be the payload returned by quantizeModel (it carries the codes to pack): pass the whole result {model, payload, report}.');
   }
   const a = await modelArtifacts(model);
   const data = new Uint8Array(a.weightData);
@@ -48,18 +57,18 @@ export async function encodePacked(model: tfl.LayersModel, report: QuantizationR
     }
     const raw = data.slice(read, read + size * 4);
     read += size * 4;
-    const q = report.quantized.get(spec.name);
+    const q = payload.get(spec.name);
     if (!q) {
       entries.push({ name: spec.name, dtype: 'float32', shape: spec.shape, encoding: 'float32', data: put(raw) });
       continue;
     }
     used.add(spec.name);
     const [rows, cols] = problemShape(spec.shape);
-    const expected = problemDataToKernelData(dequantizeProblem(q), spec.shape);
+    const expected = problemDataToKernelData(dequantize(q), spec.shape);
     const actual = new Uint32Array(raw.buffer);
     const want = new Uint32Array(expected.buffer);
     if (q.shape.join() !== spec.shape.join() || actual.length !== want.length || actual.some((v, i) => v !== want[i])) {
-      throw new InputError(`Weight ${spec.name} does not match the report's codes: pass the model and the report returned by the same quantizeModel call.`);
+      throw new InputError(`Weight ${spec.name} does not match the payload's codes: pass the model and the payload returned by the same quantizeModel call.`);
     }
     const k = q.outliers?.indices.length ?? 0;
     entries.push({
@@ -78,8 +87,8 @@ export async function encodePacked(model: tfl.LayersModel, report: QuantizationR
       } : {}),
     });
   }
-  for (const name of report.quantized.keys()) {
-    if (!used.has(name)) throw new InputError(`The report has codes for ${name}, which is not a weight of this model.`);
+  for (const name of payload.keys()) {
+    if (!used.has(name)) throw new InputError(`The payload has codes for ${name}, which is not a weight of this model.`);
   }
   const bin = new Uint8Array(at);
   let o = 0;
@@ -95,7 +104,7 @@ export async function encodePacked(model: tfl.LayersModel, report: QuantizationR
     weightsByteLength: bin.byteLength,
     weightsChecksum: checksum(bin),
     quantization: { version: QUANTIZATION_VERSION, weights: entries },
-    report: reportSummary(report),
+    ...(report !== undefined ? { report } : {}),
   };
   return { json, bin };
 }

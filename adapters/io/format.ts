@@ -40,7 +40,7 @@
  * All numbers are little-endian. Offsets are byte offsets into weights.bin.
  */
 import { InputError } from '../../plugins/core/errors.ts';
-import type { Grid, Outliers } from '../../plugins/quantease/types.ts';
+import type { QuantizedMatrix } from '../../plugins/quantease/dequantize.ts';
 import { packedByteLength } from '../../plugins/quantease/packing.ts';
 
 export const FORMAT_NAME = 'tfjs-sam-quantease/packed';
@@ -96,32 +96,16 @@ export interface PackedModelJSON {
  * A quantized kernel as the hook produces it and the format stores it: kernel shape, codes of the
  * problem layout W [rows = out, cols = in] (unpacked, one per byte), the grid and the outliers.
  */
-export interface QuantizedWeight {
+export interface QuantizedWeight extends QuantizedMatrix {
   /** Kernel shape [..., out]. */
   shape: number[];
-  codes: Uint8Array;
-  grid: Grid;
-  outliers?: Outliers;
 }
 
-/** W [rows, cols] row-major from codes, grid and outliers (the format's one dequantization formula). */
-export function dequantizeProblem(q: QuantizedWeight): Float32Array {
-  const { rows, groups, groupSize, scale, zero } = q.grid;
-  const cols = q.codes.length / rows;
-  const out = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    const base = r * cols;
-    for (let c = 0; c < cols; c++) {
-      const g = r * groups + Math.floor(c / groupSize);
-      out[base + c] = (q.codes[base + c] - zero[g]) * scale[g]; // Float32Array store = fround
-    }
-  }
-  if (q.outliers) {
-    const { indices, values } = q.outliers;
-    for (let k = 0; k < indices.length; k++) out[indices[k]] = out[indices[k]] + values[k];
-  }
-  return out;
-}
+/**
+ * What quantizeModel returns beside the model: the codes of every quantized kernel, keyed by the
+ * weight's name (e.g. "dense_1/kernel"). The encoder packs it; it is not JSON.
+ */
+export type QuantizedPayload = ReadonlyMap<string, QuantizedWeight>;
 
 /** Bytes of one quantized kernel in weights.bin. */
 export function affineByteLength(rows: number, cols: number, bits: number, groups: number, outliers: number): number {

@@ -4,5 +4,6 @@
  */
 export { loadQuantized, type LoadQuantizedOptions } from './load_quantized.ts';
 export { decodePacked, type DecodedModel } from './decode.ts';
-export { encodePacked, WEIGHTS_FILE } from './encode.ts';
+export { encodePacked, WEIGHTS_FILE, type QuantizedModel } from './encode.ts';
+export { problemShape, problemDataToKernelData } from './layout.ts';
 export * from './format.ts';

@@ -6,9 +6,7 @@
  */
 import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import type * as tfl from '@tensorflow/tfjs-layers';
-import type { QuantizationReport } from '../quantize/report.ts';
-import { encodePacked, WEIGHTS_FILE } from './encode.ts';
+import { encodePacked, WEIGHTS_FILE, type QuantizedModel } from './encode.ts';
 
 export interface SavedPaths {
   modelJson: string;
@@ -18,12 +16,12 @@ export interface SavedPaths {
 }
 
 /**
- * Saves `model` (as returned by quantizeModel) with the codes in `report` into directory `dir`
- * (created if missing).
- * @example await saveQuantized(q, report, 'out/q4');
+ * Saves what quantizeModel returned ({model, payload, report}) into directory `dir` (created if
+ * missing).
+ * @example await saveQuantized(await quantizeModel(model, calib, {bits: 4}), 'out/q4');
  */
-export async function saveQuantized(model: tfl.LayersModel, report: QuantizationReport, dir: string): Promise<SavedPaths> {
-  const { json, bin } = await encodePacked(model, report);
+export async function saveQuantized(quantized: QuantizedModel, dir: string): Promise<SavedPaths> {
+  const { json, bin } = await encodePacked(quantized);
   await mkdir(dir, { recursive: true });
   const modelJson = path.join(dir, 'model.json');
   const weights = path.join(dir, WEIGHTS_FILE);

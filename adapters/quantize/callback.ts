@@ -13,6 +13,7 @@ import { OptionError, describeValue } from '../../plugins/core/errors.ts';
 import { rejectUnknownKeys } from '../../plugins/core/validate.ts';
 import type { Calibration } from './calibration.ts';
 import { MODEL_OPTION_KEYS, resolveModelOptions, type QuantizeModelOptions } from './options.ts';
+import type { QuantizedPayload } from '../io/format.ts';
 import type { QuantizationReport } from './report.ts';
 import { quantizeModel } from './quantize_model.ts';
 
@@ -26,6 +27,8 @@ export interface QuantizeOnTrainEndOptions extends Omit<QuantizeModelOptions, 'i
 /** The callback; after training, `report` holds the quantization report (and `savedTo` the directory). */
 export class QuantizeOnTrainEnd extends tfl.Callback {
   report?: QuantizationReport;
+  /** The codes of the quantized kernels (what saveQuantized / the encoder packs). */
+  payload?: QuantizedPayload;
   savedTo?: string;
   private readonly options: QuantizeOnTrainEndOptions;
 
@@ -47,12 +50,13 @@ export class QuantizeOnTrainEnd extends tfl.Callback {
 
   override async onTrainEnd(): Promise<void> {
     const { calibration, saveTo, ...rest } = this.options;
-    const { report } = await quantizeModel(this.model, calibration, { ...rest, inPlace: true });
+    const { report, payload } = await quantizeModel(this.model, calibration, { ...rest, inPlace: true });
     this.report = report;
+    this.payload = payload;
     if (saveTo !== undefined) {
       // Imported only when asked: saving needs Node's file system.
       const { saveQuantized } = await import('../io/save_quantized.ts');
-      await saveQuantized(this.model, report, saveTo);
+      await saveQuantized({ model: this.model, payload, report }, saveTo);
       this.savedTo = saveTo;
     }
   }

@@ -1,8 +1,8 @@
 /** Model-level quantization: the hook, its callback, the report and the calibration capture. */
 export { quantizeModel } from './quantize_model.ts';
-export type { Calibration, DatasetLike, QuantizeModelOptions, LayerPattern, QuantizationReport, LayerReport } from './quantize_model.ts';
+export type { Calibration, DatasetLike, QuantizeModelOptions, LayerPattern, QuantizationReport, LayerReport, QuantizeModelResult } from './quantize_model.ts';
 export { quantizeOnTrainEnd, QuantizeOnTrainEnd, type QuantizeOnTrainEndOptions } from './callback.ts';
-export { formatReport, reportSummary } from './report.ts';
+export { formatReport } from './report.ts';
 export { progressBar, type ProgressEvent } from './progress.ts';
 export { kernelToProblem, problemToKernel, problemShape, QUANTIZABLE_CLASSES } from './layer_problems.ts';
 export { conv2dPatches, conv1dPatches, activationRows, captureCovariance } from './capture.ts';

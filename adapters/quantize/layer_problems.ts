@@ -12,6 +12,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { problemShape } from '../io/layout.ts';
+
+export { problemShape, problemDataToKernelData } from '../io/layout.ts';
 
 /** Layer classes whose kernel is quantized. */
 export type QuantizableKind = 'Dense' | 'Conv2D' | 'Conv1D';
@@ -42,13 +45,6 @@ export function isQuantizable(layer: tfl.layers.Layer): boolean {
   return (QUANTIZABLE_CLASSES as readonly string[]).includes(layer.getClassName()) && layer.weights.length > 0;
 }
 
-/** Kernel shape [..., out] -> [out, in] with in = product of the leading axes. */
-export function problemShape(kernelShape: readonly number[]): [number, number] {
-  const out = kernelShape[kernelShape.length - 1];
-  const inDim = kernelShape.slice(0, -1).reduce((a, b) => a * b, 1);
-  return [out, inDim];
-}
-
 /** tfjs kernel [..., out] -> W [out, in]. Caller owns the result. */
 export function kernelToProblem(kernel: tf.Tensor): tf.Tensor2D {
   const [out, inDim] = problemShape(kernel.shape);
@@ -68,18 +64,4 @@ export function problemToKernel(weight: tf.Tensor2D, kernelShape: readonly numbe
     const flat = tf.transpose(weight); // [in, out]
     return tf.reshape(flat, kernelShape as number[]); // [..., out]
   });
-}
-
-/**
- * Typed-array form of problemToKernel, for the loader (no tensors needed):
- * data [out, in] row-major -> kernel data [in, out] row-major, which is the kernel [..., out].
- */
-export function problemDataToKernelData(data: Float32Array, kernelShape: readonly number[]): Float32Array {
-  const [out, inDim] = problemShape(kernelShape);
-  const result = new Float32Array(out * inDim);
-  for (let r = 0; r < out; r++) {
-    const row = r * inDim;
-    for (let c = 0; c < inDim; c++) result[c * out + r] = data[row + c]; // [in, out]
-  }
-  return result;
 }

@@ -9,21 +9,21 @@
  *   What = argmin tr((W - What) S (W - What)^T), every row of What on its grid (+ outliers)
  *
  * @example
- * const { model: q, report } = await quantizeModel(model, xCalib, { method: 'quantease', bits: 4 });
- * console.log(formatReport(report));
- * await saveQuantized(q, report, 'out/');
+ * const quantized = await quantizeModel(model, xCalib, { method: 'quantease', bits: 4 });
+ * console.log(formatReport(quantized.report));
+ * await saveQuantized(quantized, 'out/');   // quantized = {model, report, payload}
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { CovarianceAccumulator } from '../../plugins/quantease/covariance.ts';
 import { quantizeLayer } from '../../plugins/quantease/quantize_layer.ts';
 import type { Calibration } from './calibration.ts';
 import type { QuantizeModelOptions } from './options.ts';
-import type { QuantizationReport } from './report.ts';
-import { runQuantizeModel } from './run_quantize.ts';
+import { runQuantizeModel, type QuantizeModelResult } from './run_quantize.ts';
 
 export type { Calibration, DatasetLike } from './calibration.ts';
 export type { QuantizeModelOptions, LayerPattern } from './options.ts';
 export type { QuantizationReport, LayerReport } from './report.ts';
+export type { QuantizeModelResult } from './run_quantize.ts';
 
 /**
  * Quantizes `model` with calibration inputs `calibration` (a tensor, one tensor per model input,
@@ -43,6 +43,6 @@ export function quantizeModel(
   model: tfl.LayersModel,
   calibration: Calibration,
   options: QuantizeModelOptions = {},
-): Promise<{ model: tfl.LayersModel; report: QuantizationReport }> {
+): Promise<QuantizeModelResult> {
   return runQuantizeModel(model, calibration, options, quantizeLayer, (width) => new CovarianceAccumulator(width));
 }

@@ -1,9 +1,9 @@
 /**
  * The quantization report: per layer what was done and how well, and model totals in float32
- * bytes and in the packed format's bytes (adapters/io/format.ts).
+ * bytes and in the packed format's bytes (adapters/io/format.ts). Plain JSON: the codes travel
+ * separately, in quantizeModel's `payload`.
  */
 import type { QuantMethod } from '../../plugins/quantease/types.ts';
-import type { QuantizedWeight } from '../io/format.ts';
 
 export interface LayerReport {
   name: string;
@@ -40,13 +40,6 @@ export interface QuantizationReport {
     ratio: number;
     milliseconds: number;
   };
-  /** Packing payload per quantized weight, keyed by the weight's name (e.g. "dense_1/kernel"). Not JSON. */
-  quantized: Map<string, QuantizedWeight>;
-}
-
-/** The report without the packing payload (plain JSON). */
-export function reportSummary(report: QuantizationReport): Omit<QuantizationReport, 'quantized'> {
-  return { layers: report.layers, totals: report.totals };
 }
 
 function fmt(x: number | undefined, digits = 4): string {

@@ -15,11 +15,13 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { InputError, describeValue } from '../../plugins/core/errors.ts';
 import type { LayerProblem, QuantizeLayerOptions, QuantizedLayer } from '../../plugins/quantease/types.ts';
 import { cloneModel } from '../io/artifacts.ts';
-import { affineByteLength, dequantizeProblem, type QuantizedWeight } from '../io/format.ts';
+import { dequantize } from '../../plugins/quantease/dequantize.ts';
+import { affineByteLength, type QuantizedPayload, type QuantizedWeight } from '../io/format.ts';
+import { problemDataToKernelData, problemShape } from '../io/layout.ts';
 import { calibrationSource, type Calibration } from './calibration.ts';
 import { captureCovariance, type CovarianceLike } from './capture.ts';
 import { backendMemoryLimit, checkLayerMemory } from './memory.ts';
-import { isQuantizable, kernelToProblem, problemDataToKernelData, problemShape, skipReason } from './layer_problems.ts';
+import { isQuantizable, kernelToProblem, skipReason } from './layer_problems.ts';
 import { resolveModelOptions, type QuantizeModelOptions } from './options.ts';
 import { progressBar, type ProgressEvent } from './progress.ts';
 import type { LayerReport, QuantizationReport } from './report.ts';
@@ -48,17 +50,12 @@ function isLayersModel(m: unknown): m is tfl.LayersModel {
   return m instanceof tfl.LayersModel || (typeof m === 'object' && m !== null && Array.isArray((m as tfl.LayersModel).layers) && Array.isArray((m as tfl.LayersModel).inputs));
 }
 
-/** Checks that codes/grid/outliers dequantize to (almost) the weight the quantizer returned. */
-function checkConsistent(name: string, deq: Float32Array, weight: Float32Array): void {
-  let maxAbs = 0;
-  let maxDiff = 0;
-  for (let i = 0; i < deq.length; i++) {
-    maxAbs = Math.max(maxAbs, Math.abs(weight[i]));
-    maxDiff = Math.max(maxDiff, Math.abs(weight[i] - deq[i]));
-  }
-  if (!(maxDiff <= 1e-5 * maxAbs + 1e-7)) {
-    throw new Error(`Internal error: the quantizer's codes for ${name} do not reproduce its weight (max difference ${maxDiff}).`);
-  }
+/** What quantizeModel returns: the quantized model, the report (JSON) and the codes to pack. */
+export interface QuantizeModelResult {
+  model: tfl.LayersModel;
+  report: QuantizationReport;
+  /** Codes, grid and outliers of every quantized kernel, by weight name: what the encoder packs. */
+  payload: QuantizedPayload;
 }
 
 export async function runQuantizeModel(
@@ -67,7 +64,7 @@ export async function runQuantizeModel(
   options: QuantizeModelOptions | undefined,
   quantizeLayer: LayerQuantizer,
   makeAccumulator: AccumulatorFactory,
-): Promise<{ model: tfl.LayersModel; report: QuantizationReport }> {
+): Promise<QuantizeModelResult> {
   const opts = resolveModelOptions(options);
   if (!isLayersModel(model)) {
     throw new InputError(`\`model\` must be a tfjs-layers LayersModel (Sequential or functional). Received: ${describeValue(model)}.`);
@@ -129,8 +126,7 @@ export async function runQuantizeModel(
           rtnError = rtn.stats.relativeError;
         }
         const q: QuantizedWeight = { shape, codes: result.codes, grid: result.grid, outliers: result.outliers };
-        const deq = dequantizeProblem(q); // [out, in]
-        checkConsistent(layer.name, deq, result.weight.dataSync() as Float32Array);
+        const deq = dequantize(q); // [out, in]
         const newKernel = tf.tensor(problemDataToKernelData(deq, shape), shape, 'float32'); // [..., out]
         newKernels.set(layer.name, newKernel);
         setKernel(kernel, newKernel); // later layers now see this layer quantized
@@ -176,15 +172,14 @@ export async function runQuantizeModel(
       ratio: packedBytes > 0 ? float32Bytes / packedBytes : 1,
       milliseconds: performance.now() - started,
     },
-    quantized,
   };
   if (!opts.inPlace) {
     tf.dispose([...newKernels.values()]);
-    return { model: working, report };
+    return { model: working, report, payload: quantized };
   }
   // Every layer succeeded: now (and only now) write into the caller's model.
   for (const [name, k] of newKernels) setKernel(kernelOf(model.getLayer(name)), k);
   tf.dispose([...newKernels.values()]);
   working.dispose();
-  return { model, report };
+  return { model, report, payload: quantized };
 }

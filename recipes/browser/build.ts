@@ -175,8 +175,9 @@ export async function main(options: BuildOptions = {}): Promise<BuildResult> {
   const reports: Record<string, unknown> = {};
   for (const v of VARIANTS) {
     const opts: QuantizeModelOptions = { ...v.options, ...(options.sweeps !== undefined ? { sweeps: options.sweeps } : {}) };
-    const { model: qModel, report } = await quantizeModel(model, calibration, opts);
-    await saveQuantized(qModel, report, path.join(modelsDir, v.name));
+    const quantized = await quantizeModel(model, calibration, opts);
+    const { model: qModel, report } = quantized;
+    await saveQuantized(quantized, path.join(modelsDir, v.name));
     accuracy[v.name] = evaluateAccuracy(qModel, 300, (options.model?.seed ?? 7) + 200);
     reports[v.name] = report;
     qModel.dispose();

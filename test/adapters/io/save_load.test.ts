@@ -42,9 +42,10 @@ for (const [label, opts] of [
   test.serial(`save then load gives bit-identical weights and predictions: ${label}`, async (t) => {
     const model = convDenseModel(2);
     const before = tf.memory().numTensors;
-    const { model: q, report } = await quantizeModel(model, calib, opts as never);
+    const quantized = await quantizeModel(model, calib, opts as never);
+  const { model: q, report } = quantized;
     const out = path.join(dir, label.replace(/\W+/g, '_'));
-    const saved = await saveQuantized(q, report, out);
+    const saved = await saveQuantized(quantized, out);
     t.deepEqual((await readdir(out)).sort(), ['model.json', 'weights.bin']); // no temporary files left
     t.is(saved.weightsBytes, report.totals.packedBytes);
     const loaded = await loadQuantized(out);
@@ -68,9 +69,10 @@ test.serial('a 4-bit file is close to 8x smaller than float32', async (t) => {
     tfl.layers.dense({ units: 256, kernelInitializer: tfl.initializers.glorotNormal({ seed: 5 }) }),
   ] });
   const x = tf.randomNormal([64, 256], 0, 1, 'float32', 6);
-  const { model: q, report } = await quantizeModel(big, x, { method: 'rtn', bits: 4 });
+  const quantized = await quantizeModel(big, x, { method: 'rtn', bits: 4 });
+  const { model: q, report } = quantized;
   const out = path.join(dir, 'big');
-  const { weightsBytes } = await saveQuantized(q, report, out);
+  const { weightsBytes } = await saveQuantized(quantized, out);
   const float32 = big.countParams() * 4;
   const ratio = float32 / weightsBytes;
   t.log(`4-bit: ${float32} bytes float32 -> ${weightsBytes} bytes packed (${ratio.toFixed(2)}x smaller; 8x minus per-row scale/zero and float32 biases)`);
@@ -86,9 +88,10 @@ test.serial('a 4-bit file is close to 8x smaller than float32', async (t) => {
 
 test.serial('loads through a URL with a custom fetch (the browser path) and from file:// URLs', async (t) => {
   const model = convDenseModel(3);
-  const { model: q, report } = await quantizeModel(model, calib, { method: 'rtn', bits: 4 });
+  const quantized = await quantizeModel(model, calib, { method: 'rtn', bits: 4 });
+  const { model: q, report } = quantized;
   const out = path.join(dir, 'url');
-  await saveQuantized(q, report, out);
+  await saveQuantized(quantized, out);
   const fetched: string[] = [];
   const fakeFetch = (async (url: string) => {
     fetched.push(url);
@@ -109,8 +112,9 @@ test.serial('loads through a URL with a custom fetch (the browser path) and from
 
 test.serial('model.json is validated in full before weights.bin is requested', async (t) => {
   const model = convDenseModel(6);
-  const { model: q, report } = await quantizeModel(model, calib, { method: 'rtn', bits: 4 });
-  const { json, bin } = await encodePacked(q, report);
+  const quantized = await quantizeModel(model, calib, { method: 'rtn', bits: 4 });
+  const { model: q, report } = quantized;
+  const { json, bin } = await encodePacked(quantized);
   const before = tf.memory().numTensors;
   // A fake server holding one model.json (possibly damaged) and the intact weights.bin; it counts requests.
   const serve = (modelJson: unknown) => {
@@ -161,8 +165,9 @@ test.serial('model.json is validated in full before weights.bin is requested', a
 
 test.serial('truncated, malformed, wrong-version and out-of-range files are rejected with clear errors', async (t) => {
   const model = convDenseModel(4);
-  const { model: q, report } = await quantizeModel(model, calib, { method: 'quantease', bits: 3, sweeps: 4, outliers: { fraction: 0.02 } });
-  const { json, bin } = await encodePacked(q, report);
+  const quantized = await quantizeModel(model, calib, { method: 'quantease', bits: 3, sweeps: 4, outliers: { fraction: 0.02 } });
+  const { model: q, report } = quantized;
+  const { json, bin } = await encodePacked(quantized);
   const before = tf.memory().numTensors;
   const clone = () => JSON.parse(JSON.stringify(json)) as PackedModelJSON & Record<string, unknown>;
   const affine = (j: PackedModelJSON) => j.quantization.weights.find((e): e is AffineEntry => e.encoding === 'affine' && !!e.outliers)!;
@@ -202,16 +207,16 @@ test.serial('truncated, malformed, wrong-version and out-of-range files are reje
   }
   // Through loadQuantized: a truncated file on disk, invalid JSON, a missing directory.
   const out = path.join(dir, 'bad');
-  await saveQuantized(q, report, out);
+  await saveQuantized(quantized, out);
   const wb = path.join(out, 'weights.bin');
   await writeFile(wb, (await readFile(wb)).subarray(0, 100));
   await t.throwsAsync(loadQuantized(out), { instanceOf: InputError, message: /truncated/ });
   await writeFile(path.join(out, 'model.json'), '{"format": ');
   await t.throwsAsync(loadQuantized(out), { instanceOf: InputError, message: /not valid JSON/ });
   await t.throwsAsync(loadQuantized(path.join(dir, 'missing')), { instanceOf: InputError, message: /Cannot read .*model.json/ });
-  // A report from another model is refused by the writer.
+  // A payload from another model is refused by the writer.
   const other = convDenseModel(5);
-  await t.throwsAsync(saveQuantized(other, report, path.join(dir, 'mismatch')), { instanceOf: InputError, message: /does not match the report's codes/ });
+  await t.throwsAsync(saveQuantized({ ...quantized, model: other }, path.join(dir, 'mismatch')), { instanceOf: InputError, message: /does not match the payload's codes/ });
   other.dispose();
   t.is(tf.memory().numTensors, before);
   q.dispose();
@@ -224,14 +229,15 @@ test.serial('kernel constraints are not re-applied on load (weights stay on the 
   ] });
   const x = tf.randomNormal([30, 6], 0, 1, 'float32', 42);
   const before = tf.memory().numTensors;
-  const { model: q, report } = await quantizeModel(m, x, { method: 'rtn', bits: 3 });
+  const quantized = await quantizeModel(m, x, { method: 'rtn', bits: 3 });
+  const { model: q, report } = quantized;
   const out = path.join(dir, 'constrained');
-  await saveQuantized(q, report, out);
+  await saveQuantized(quantized, out);
   const loaded = await loadQuantized(out);
   t.deepEqual(weightValues(loaded), weightValues(q));
   loaded.dispose();
   // A topology whose layer is wider than the stored weights.
-  const { json, bin } = await encodePacked(q, report);
+  const { json, bin } = await encodePacked(quantized);
   const j = JSON.parse(JSON.stringify(json).replace('"units":4', '"units":5'));
   await t.throwsAsync(async () => {
     const { artifacts } = decodePacked(j, bin);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { quantizeOnTrainEnd } from '../../../adapters/quantize/callback.ts';
 import { loadQuantized } from '../../../adapters/io/load_quantized.ts';
-import { dequantizeProblem } from '../../../adapters/io/format.ts';
+import { dequantize } from '../../../plugins/quantease/dequantize.ts';
 import { kernelToProblem } from '../../../adapters/quantize/layer_problems.ts';
 import { OptionError } from '../../../plugins/core/errors.ts';
 
@@ -40,7 +40,7 @@ test('quantizes the model in place at the end of model.fit, stores the report an
   // The model's kernels now sit on the grid: each is dequant(codes) of the report.
   const k = model.getLayer('h').weights[0];
   const onGrid = tf.tidy(() => kernelToProblem(k.read()).dataSync());
-  t.deepEqual(onGrid, dequantizeProblem(q.report!.quantized.get(k.originalName)!));
+  t.deepEqual(onGrid, dequantize(q.payload!.get(k.originalName)!));
   t.notDeepEqual(model.getLayer('h').getWeights()[0].dataSync(), trainedWeights);
   t.is(tf.memory().numTensors, before);
   // Saved, and the saved model predicts exactly what the in-memory model does.

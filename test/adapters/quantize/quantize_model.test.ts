@@ -5,7 +5,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import * as tfd from '@tensorflow/tfjs-data';
 import { quantizeModel } from '../../../adapters/quantize/quantize_model.ts';
 import { formatReport } from '../../../adapters/quantize/report.ts';
-import { dequantizeProblem } from '../../../adapters/io/format.ts';
+import { dequantize } from '../../../plugins/quantease/dequantize.ts';
 import { kernelToProblem } from '../../../adapters/quantize/layer_problems.ts';
 import { InputError, OptionError } from '../../../plugins/core/errors.ts';
 import { convDenseModel, correlatedImages, outputError, weightValues } from './models.ts';
@@ -30,7 +30,7 @@ test.serial('the hook on a Dense + Conv2D model lowers held-out output error aga
   const before = tf.memory().numTensors;
   const errors: Record<string, number> = {};
   for (const method of ['rtn', 'gptq', 'quantease'] as const) {
-    const { model: q, report } = await quantizeModel(model, calib, { method, bits: 3 });
+    const { model: q, report, payload } = await quantizeModel(model, calib, { method, bits: 3 });
     errors[method] = outputError(model, q, heldOut);
     t.is(report.totals.quantizedLayers, 4);
     for (const l of report.layers) {
@@ -44,10 +44,10 @@ test.serial('the hook on a Dense + Conv2D model lowers held-out output error aga
     // Every quantized kernel is exactly dequant(codes) (grid membership, in the model itself).
     for (const layer of q.layers.filter((l) => l.weights.length > 0)) {
       const k = layer.weights[0];
-      const pay = report.quantized.get(k.originalName)!;
+      const pay = payload.get(k.originalName)!;
       t.truthy(pay, k.originalName);
       const w = tf.tidy(() => kernelToProblem(k.read()).dataSync());
-      t.deepEqual(w, dequantizeProblem(pay));
+      t.deepEqual(w, dequantize(pay));
       t.true(pay.codes.every((c) => c < 8));
     }
     if (method === 'quantease') t.log(formatReport(report));
@@ -86,7 +86,7 @@ test.serial('calibration as a tensor, an array and a tf.data.Dataset give the sa
   const batches = [0, 64, 128].map((s) => tf.slice(calib, s, 64));
   const c = await quantizeModel(model, tfd.array(batches).map((x) => ({ xs: x as tf.Tensor })), opts);
   tf.dispose(batches);
-  const codes = (r: typeof a) => [...r.report.quantized.values()].map((p) => Array.from(p.codes));
+  const codes = (r: typeof a) => [...r.payload.values()].map((p) => Array.from(p.codes));
   t.deepEqual(codes(a), codes(b));
   // Same S up to float32 summation order: the codes may differ in a few ties at most.
   const ca = codes(a).flat();
@@ -186,7 +186,7 @@ test.serial('Conv1D layers are quantized as patches, and a kernel constraint doe
     for (const layer of r.model.layers.filter((l) => l.weights.length > 0)) {
       const k = layer.weights[0];
       const w = tf.tidy(() => kernelToProblem(k.read()).dataSync());
-      t.deepEqual(w, dequantizeProblem(r.report.quantized.get(k.originalName)!), layer.name);
+      t.deepEqual(w, dequantize(r.payload.get(k.originalName)!), layer.name);
     }
   }
   const eR = outputError(m, rtn.model, x);
