@@ -12,11 +12,11 @@ import type { DenseProblem } from './problem.ts';
 import type { ResolvedGptq, ResolvedQuantEase, ResolvedQuantizeOptions, ResolvedRtn } from './options.ts';
 import { dequantizeAll, fitGrid, quantizeAll } from './grid.ts';
 import { fitGridWeighted } from './grid_search.ts';
-import { gptq } from './gptq.ts';
+import { gptq, gptqFactor, type GptqResult } from './gptq.ts';
 import { quantEase } from './quantease.ts';
 import { outlierQuantEase } from './outliers.ts';
 import { refitScales, weightTimesSigma } from './refit.ts';
-import { layerObjective } from './objective.ts';
+import { layerObjective, rowObjectives } from './objective.ts';
 
 export interface MethodResult {
   grid: Grid;
@@ -41,6 +41,25 @@ export function fitLayerGrid(problem: DenseProblem, o: ResolvedQuantizeOptions, 
   return o.clip
     ? fitGridWeighted(problem.w, problem.rows, problem.cols, spec, problem.diag, o.clip, exclude)
     : fitGrid(problem.w, problem.rows, problem.cols, spec, exclude);
+}
+
+/** Per row, the better of two quantizations of W (codes, values and that row's grid). */
+function betterRows(problem: DenseProblem, gridA: Grid, a: GptqResult, gridB: Grid, b: GptqResult): { grid: Grid; result: GptqResult } {
+  const { rows, cols } = problem;
+  const fa = rowObjectives(problem.w, a.values, rows, cols, problem.sigma);
+  const fb = rowObjectives(problem.w, b.values, rows, cols, problem.sigma);
+  const G = gridA.groups;
+  const grid: Grid = { ...gridA, scale: Float32Array.from(gridA.scale), zero: Float32Array.from(gridA.zero) };
+  const codes = Uint8Array.from(a.codes);
+  const values = Float32Array.from(a.values);
+  for (let r = 0; r < rows; r++) {
+    if (!(fb[r] < fa[r])) continue;
+    codes.set(b.codes.subarray(r * cols, (r + 1) * cols), r * cols);
+    values.set(b.values.subarray(r * cols, (r + 1) * cols), r * cols);
+    grid.scale.set(gridB.scale.subarray(r * G, (r + 1) * G), r * G);
+    grid.zero.set(gridB.zero.subarray(r * G, (r + 1) * G), r * G);
+  }
+  return { grid, result: { ...a, codes, values } };
 }
 
 const progress = (o: ResolvedQuantizeOptions, stage: string) => (done: number, total: number) => o.onProgress?.({ done, total, stage });
@@ -73,7 +92,16 @@ export const quantEaseMethod: Quantizer<ResolvedQuantEase> = (problem, grid, o) 
   let dampeningUsed: number | undefined;
   let gptqCodes: Uint8Array | undefined;
   if (o.init === 'gptq') {
-    const g = gptq(problem, grid, { ...o, onProgress: progress(o, 'gptq') });
+    const factor = gptqFactor(problem, run);
+    let g = gptq(problem, grid, { ...o, onProgress: progress(o, 'gptq') }, problem.w, factor);
+    if (o.clip) {
+      // The clipping search scores rows with diag(S) only; where correlated inputs make min/max
+      // better, GPTQ on the min/max grid wins that row. Rows are independent in f, so each row
+      // takes the better start (and its grid): the start is never worse than act-order GPTQ.
+      const plainGrid = fitLayerGrid(problem, { ...o, clip: false });
+      const plain = gptq(problem, plainGrid, run, problem.w, factor);
+      ({ grid, result: g } = betterRows(problem, grid, g, plainGrid, plain));
+    }
     start = from = g.values;
     gptqCodes = g.codes;
     fallback = g.fallback;
