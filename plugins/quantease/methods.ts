@@ -78,35 +78,36 @@ export const gptqMethod: Quantizer<ResolvedGptq> = (problem, grid, o) => {
   return { grid, codes: g.codes, values: g.values, start, iterations: 1, fallback: g.fallback, dampeningUsed: g.dampeningUsed };
 };
 
+/**
+ * The GPTQ start of QuantEase. With the clipping search on, GPTQ also runs on the min/max grid
+ * (one shared Cholesky factor) and each row keeps the better of the two: the search scores rows
+ * with diag(S) only and misjudges rows with strongly correlated inputs (e.g. a classifier head
+ * after pooling); rows are independent terms of f, so the start is never worse than act-order
+ * GPTQ on the min/max grid.
+ */
+function gptqStart(problem: DenseProblem, grid: Grid, o: ResolvedQuantEase): { grid: Grid; result: GptqResult } {
+  const run = { ...o, onProgress: progress(o, 'gptq') };
+  const factor = gptqFactor(problem, run);
+  const result = gptq(problem, grid, run, problem.w, factor);
+  if (!o.clip) return { grid, result };
+  const plainGrid = fitLayerGrid(problem, { ...o, clip: false });
+  return betterRows(problem, grid, result, plainGrid, gptq(problem, plainGrid, { ...run, onProgress: undefined }, problem.w, factor));
+}
+
 /** QuantEase from W or from GPTQ's solution, or the outlier-aware variant. */
-export const quantEaseMethod: Quantizer<ResolvedQuantEase> = (problem, grid, o) => {
+export const quantEaseMethod: Quantizer<ResolvedQuantEase> = (problem, fitted, o) => {
   const run = { ...o, onProgress: undefined };
   if (o.outliers) {
     const fit = (exclude: Uint8Array) => fitLayerGrid(problem, o, exclude);
     const r = outlierQuantEase(problem, fit, o.outliers, { ...run, onProgress: progress(o, 'quantease-outliers') });
     return { grid: r.grid, codes: r.codes, values: r.values, start: r.start, outliers: r.outliers, history: r.history, iterations: o.sweeps };
   }
-  let start = quantizeAll(problem.w, grid, problem.cols).values;
-  let from: Float32Array | undefined;
-  let fallback: string | undefined;
-  let dampeningUsed: number | undefined;
-  let gptqCodes: Uint8Array | undefined;
-  if (o.init === 'gptq') {
-    const factor = gptqFactor(problem, run);
-    let g = gptq(problem, grid, { ...o, onProgress: progress(o, 'gptq') }, problem.w, factor);
-    if (o.clip) {
-      // The clipping search scores rows with diag(S) only; where correlated inputs make min/max
-      // better, GPTQ on the min/max grid wins that row. Rows are independent in f, so each row
-      // takes the better start (and its grid): the start is never worse than act-order GPTQ.
-      const plainGrid = fitLayerGrid(problem, { ...o, clip: false });
-      const plain = gptq(problem, plainGrid, run, problem.w, factor);
-      ({ grid, result: g } = betterRows(problem, grid, g, plainGrid, plain));
-    }
-    start = from = g.values;
-    gptqCodes = g.codes;
-    fallback = g.fallback;
-    dampeningUsed = g.dampeningUsed;
-  }
+  const init = o.init === 'gptq' ? gptqStart(problem, fitted, o) : undefined;
+  const grid = init?.grid ?? fitted;
+  const from = init?.result.values;
+  const start = from ?? quantizeAll(problem.w, grid, problem.cols).values;
+  const { fallback, dampeningUsed } = init?.result ?? {};
+
   const q = quantEase(problem, grid, { ...run, onProgress: progress(o, 'quantease') }, from);
   let { codes, values } = q;
   const history = q.history;
@@ -130,12 +131,12 @@ export const quantEaseMethod: Quantizer<ResolvedQuantEase> = (problem, grid, o) 
       iterations += next.sweeps;
     }
   }
-  if (from && history.length > 0) {
+  if (init && history.length > 0) {
     // Never worse than the GPTQ start: the unrounded sweeps may leave a rounded point above it.
-    const f0 = layerObjective(problem.w, from, problem.rows, problem.cols, problem.sigma);
+    const f0 = layerObjective(problem.w, init.result.values, problem.rows, problem.cols, problem.sigma);
     if (f0 < history[history.length - 1]) {
-      const g0 = gptqCodes!;
-      return { grid, codes: g0, values: from, start, history, iterations, fallback: fallback ?? 'QuantEase: the sweeps ended above the GPTQ start; returned the GPTQ solution.', dampeningUsed };
+      const note = 'QuantEase: the sweeps ended above the GPTQ start; returned the GPTQ solution.';
+      return { grid, codes: init.result.codes, values: init.result.values, start, history, iterations, fallback: fallback ?? note, dampeningUsed };
     }
   }
   return { grid: g, codes, values, start, history, iterations, fallback, dampeningUsed };
