@@ -113,7 +113,8 @@ async function runProblem(p: Problem, bits: number, groupSize: number): Promise<
   return cells;
 }
 
-export async function ablation(argv: string[]): Promise<string> {
+/** Runs the ablation; prints each line as it is measured through `log`; returns the markdown table. */
+export async function ablation(argv: string[], log: (line: string) => void = console.error): Promise<string> {
   const get = (flag: string) => (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : undefined);
   const quick = argv.includes('--quick');
   const bitsList = (get('--bits') ?? '2,3,4').split(',').map(Number);
@@ -133,7 +134,7 @@ export async function ablation(argv: string[]): Promise<string> {
   }
   const head = `| problem | bits | group | ${STEPS.map((s) => s.name).join(' | ')} |`;
   const lines = [head, `|${' --- |'.repeat(3 + STEPS.length)}`];
-  console.error(head);
+  log(head);
   for (const p of problems) {
     for (const bits of bitsList) {
       for (const g of groups) {
@@ -143,7 +144,7 @@ export async function ablation(argv: string[]): Promise<string> {
         const fmt = (c: Cell, i: number) => `${i === 0 ? c.rel.toPrecision(3) : ref > 0 ? (c.rel / ref).toFixed(3) : '-'} (${c.cpu.toFixed(1)} s)`;
         const line = `| ${p.name} | ${bits} | ${g || 'row'} | ${cells.map(fmt).join(' | ')} |`;
         lines.push(line);
-        console.error(line);
+        log(line);
       }
     }
     p.weight.dispose();
