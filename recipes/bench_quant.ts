@@ -5,6 +5,7 @@
  *   npm run bench:quant -- --quick # in = out = 128, n = 512: a few seconds
  *   npm run bench:quant -- --sizes 512,1024 --bits 3
  *   npm run bench:quant -- --no-speed # without the kernel-vs-JS speed table (bench_quantease_speed.ts)
+ *   npm run bench:quant -- --ablation  # issue 12's ablation of the default (bench_quant_ablation.ts)
  *
  * Problems: X = G diag-scaled-mix [n, in] with a power-law spectrum (row scales k^-alpha of a
  * random mixing matrix) and a few outlier channels 10-100x larger; W heavy-tailed (Gaussian with
@@ -13,15 +14,13 @@
  * backend's own plain matMul GFLOP/s measured in the same run at in x in x out.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { quantizeLayer, CovarianceAccumulator, type QuantizeLayerOptions } from 'tfjs-sam-quantease/quantease';
+import { quantizeLayer, type QuantizeLayerOptions } from 'tfjs-sam-quantease/quantease';
+import { makeLayerProblem } from './lib/quant_problems.ts';
 import { cpuSeconds, matMulRate, quantEaseSpeed, speedTable, type SpeedRow } from './bench_quantease_speed.ts';
 
+export { makeLayerProblem, makeSpectralProblem } from './lib/quant_problems.ts';
 export { cpuSeconds, matMulRate };
 
-// ---- constants (one-line guidance) ----
-const SPECTRUM_ALPHA = 0.75;    // power-law decay of the feature mixing scales (higher = more correlated)
-const OUTLIER_CHANNELS = 4;     // per 512 inputs; each 10-100x larger
-const CALIBRATION_BATCH = 1024; // rows per CovarianceAccumulator.add
 
 export interface BenchRow {
   size: number;
@@ -35,51 +34,19 @@ export interface BenchRow {
   matMulGflops?: number;
 }
 
-/** A seeded LLM-like layer problem {weight [out, in], sigma [in, in]}. Caller disposes. */
-export function makeLayerProblem(inputs: number, outputs: number, rows: number, seed: number): { weight: tf.Tensor2D; sigma: tf.Tensor2D } {
-  const mix = tf.tidy(() => {
-    const scales = tf.reshape(tf.pow(tf.range(1, inputs + 1), -SPECTRUM_ALPHA), [inputs, 1]);
-    const m = tf.mul(tf.randomNormal([inputs, inputs], 0, 1 / Math.sqrt(inputs), 'float32', seed), scales);
-    // outlier channels: columns of X (after mixing) scaled by 10..100
-    const colScale = new Float32Array(inputs).fill(1);
-    const count = Math.max(2, Math.round((OUTLIER_CHANNELS * inputs) / 512));
-    let state = seed * 7919 + 17;
-    for (let i = 0; i < count; i++) {
-      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-      const c = state % inputs;
-      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-      colScale[c] = 10 + 90 * (state / 2 ** 32);
-    }
-    return tf.mul(m, tf.tensor2d(colScale, [1, inputs])) as tf.Tensor2D;
-  });
-  const acc = new CovarianceAccumulator(inputs);
-  for (let done = 0, b = 0; done < rows; done += CALIBRATION_BATCH, b++) {
-    const n = Math.min(CALIBRATION_BATCH, rows - done);
-    const x = tf.tidy(() => tf.matMul(tf.randomNormal([n, inputs], 0, 1, 'float32', seed * 1000 + b + 1), mix)) as tf.Tensor2D;
-    acc.add(x);
-    x.dispose();
-  }
-  const sigma = acc.sigma();
-  acc.dispose();
-  mix.dispose();
-  const weight = tf.tidy(() =>
-    tf.mul(
-      tf.randomNormal([outputs, inputs], 0, 1 / Math.sqrt(inputs), 'float32', seed + 101),
-      tf.exp(tf.mul(0.6, tf.randomNormal([outputs, inputs], 0, 1, 'float32', seed + 202))),
-    ),
-  ) as tf.Tensor2D;
-  return { weight, sigma };
-}
+/** The first release's plain QuantEase (the default now adds a clipped grid, a GPTQ start and refits). */
+const PLAIN: QuantizeLayerOptions = { method: 'quantease', init: 'weights', actOrder: false, clip: false, refit: 0, tolerance: 0 };
 
 const METHODS: { name: string; options: QuantizeLayerOptions; sweepsFlops?: boolean }[] = [
   { name: 'RTN', options: { method: 'rtn' } },
   { name: 'GPTQ', options: { method: 'gptq' } },
   { name: 'GPTQ act-order', options: { method: 'gptq', actOrder: true } },
-  { name: 'QuantEase', options: { method: 'quantease' }, sweepsFlops: true },
-  { name: 'QuantEase from GPTQ act-order', options: { method: 'quantease', init: 'gptq', actOrder: true } },
-  { name: 'QuantEase from GPTQ act-order, all sweeps rounded', options: { method: 'quantease', init: 'gptq', actOrder: true, unroundedSweepEvery: 0 } },
-  { name: 'QuantEase + 1% outliers', options: { method: 'quantease', outliers: { fraction: 0.01 } } },
-  { name: 'QuantEase, all sweeps rounded', options: { method: 'quantease', unroundedSweepEvery: 0 } },
+  { name: 'QuantEase', options: PLAIN, sweepsFlops: true },
+  { name: 'QuantEase from GPTQ act-order', options: { ...PLAIN, init: 'gptq', actOrder: true } },
+  { name: 'QuantEase from GPTQ act-order, all sweeps rounded', options: { ...PLAIN, init: 'gptq', actOrder: true, unroundedSweepEvery: 0 } },
+  { name: 'QuantEase + 1% outliers', options: { ...PLAIN, outliers: { fraction: 0.01 } } },
+  { name: 'QuantEase, all sweeps rounded', options: { ...PLAIN, unroundedSweepEvery: 0 } },
+  { name: 'default (method left out)', options: {} },
 ];
 
 function parseArgs(argv: string[]) {
@@ -110,6 +77,11 @@ export async function main(argv = process.argv.slice(2)): Promise<BenchRow[]> {
     backendNote = 'wasm';
   }
   console.log(`backend: ${tf.getBackend()} (${backendNote}); n = ${args.rows}`);
+  if (argv.includes('--ablation')) {
+    const { ablation } = await import('./bench_quant_ablation.ts');
+    console.log(await ablation(argv));
+    return [];
+  }
   const rows: BenchRow[] = [];
   const speedRows: SpeedRow[] = [];
   const lines = [

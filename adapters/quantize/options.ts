@@ -2,14 +2,14 @@
  * Options of quantizeModel, validated once before any work: the layer options of
  * QuantizeLayerOptions (plugins/quantease/types.ts) plus the model-level ones below.
  */
-import type { QuantizeLayerOptions } from '../../plugins/quantease/types.ts';
+import type { AnyQuantizeOptions, QuantizeLayerOptions } from '../../plugins/quantease/types.ts';
 import { checkBoolean, checkFiniteNumber, checkInteger, optionFail, rejectUnknownKeys } from '../../plugins/core/validate.ts';
-import { resolveQuantizeOptions } from '../../plugins/quantease/quantize_layer.ts';
+import { QUANTIZE_LAYER_OPTION_KEYS, resolveQuantizeOptions } from '../../plugins/quantease/quantize_layer.ts';
 import type { ProgressEvent } from './progress.ts';
 
 export type LayerPattern = string | RegExp;
 
-export interface QuantizeModelOptions extends Omit<QuantizeLayerOptions, 'onProgress'> {
+export interface QuantizeModelOptions extends Omit<AnyQuantizeOptions, 'onProgress'> {
   /** Layer names to quantize: strings with `*` wildcards (whole-name match) or RegExps. Default: all. */
   include?: LayerPattern | LayerPattern[];
   /** Layer names to leave in float32, same patterns. Default: none. */
@@ -51,10 +51,8 @@ export interface QuantizeModelOptions extends Omit<QuantizeLayerOptions, 'onProg
  */
 export const DEFAULT_ACTIVATION_MEMORY_BYTES = 2 * 2 ** 30;
 
-export const LAYER_OPTION_KEYS = [
-  'method', 'bits', 'groupSize', 'symmetric', 'outliers', 'dampening', 'blockSize', 'actOrder',
-  'sweeps', 'unroundedSweepEvery', 'unroundedUntil', 'init',
-] as const;
+/** quantizeLayer's keys (plugins/quantease/options.ts) except onProgress, which is model-level here. */
+export const LAYER_OPTION_KEYS = QUANTIZE_LAYER_OPTION_KEYS.filter((k) => k !== 'onProgress');
 
 export const MODEL_OPTION_KEYS = [
   ...LAYER_OPTION_KEYS, 'include', 'exclude', 'inPlace', 'batchSize', 'onProgress', 'progress', 'compareRtn',

@@ -8,7 +8,7 @@
  * Not row-separable: the outlier-aware variant (its top-k is over the whole matrix, or over
  * whole columns when structured); it always runs in one piece.
  */
-import type { Grid, QuantizedLayer, QuantizeLayerOptions, QuantizeStats } from '../../plugins/quantease/types.ts';
+import type { AnyQuantizeOptions, Grid, QuantizedLayer, QuantizeLayerOptions, QuantizeStats } from '../../plugins/quantease/types.ts';
 import { relativeError } from '../../plugins/quantease/objective.ts';
 
 /** The part of a QuantizedLayer that crosses a thread boundary (no tensors). */
@@ -21,7 +21,7 @@ export interface RowPartResult {
 
 /** Whether `options` quantize the rows of W independently (everything but outliers). */
 export function rowSeparable(options: QuantizeLayerOptions): boolean {
-  return !options.outliers;
+  return !(options as AnyQuantizeOptions).outliers;
 }
 
 /**
@@ -30,10 +30,13 @@ export function rowSeparable(options: QuantizeLayerOptions): boolean {
  */
 export function estimatedFlops(out: number, inDim: number, options: QuantizeLayerOptions): number {
   const pass = 2 * out * inDim * inDim;
-  const method = options.method ?? 'quantease';
+  const o = options as AnyQuantizeOptions;
+  const method = o.method ?? 'quantease';
   let flops = 3 * pass;
-  if (method === 'gptq' || options.init === 'gptq') flops += pass + inDim ** 3 / 3;
-  if (method === 'quantease') flops += (options.sweeps ?? 30) * pass;
+  // QuantEase's default starts from GPTQ (on two grids), and refits twice with 3 sweeps each.
+  const fromGptq = method === 'quantease' && (o.init ?? (o.outliers ? 'weights' : 'gptq')) === 'gptq';
+  if (method === 'gptq' || fromGptq) flops += (fromGptq ? 3 : 1) * pass + inDim ** 3 / 3;
+  if (method === 'quantease') flops += ((o.sweeps ?? 30) + (o.outliers ? 0 : (o.refit ?? 2) * ((o.refitSweeps ?? 3) + 1))) * pass;
   return flops;
 }
 
@@ -74,11 +77,16 @@ export function mergeRowParts(parts: RowPartResult[], milliseconds: number): Row
     objectiveBefore: sum((s) => s.objectiveBefore),
     objectiveAfter: sum((s) => s.objectiveAfter),
     relativeError: 0,
-    iterations: s0.iterations,
+    iterations: Math.max(...parts.map((p) => p.stats.iterations)),
     milliseconds,
   };
   stats.relativeError = relativeError(stats.objectiveAfter, stats.baseline);
-  if (s0.history) stats.history = s0.history.map((_, k) => parts.reduce((a, p) => a + (p.stats.history?.[k] ?? 0), 0));
+  if (s0.history) {
+    // Parts may stop at different sweeps (QuantEase's tolerance): a part that stopped keeps its last f.
+    const length = Math.max(...parts.map((p) => p.stats.history?.length ?? 0));
+    const at = (h: number[] | undefined, k: number) => (h && h.length ? h[Math.min(k, h.length - 1)] : 0);
+    stats.history = Array.from({ length }, (_, k) => parts.reduce((a, p) => a + at(p.stats.history, k), 0));
+  }
   const fallback = parts.find((p) => p.stats.fallback)?.stats.fallback;
   if (fallback) stats.fallback = fallback;
   if (s0.dampeningUsed !== undefined) stats.dampeningUsed = s0.dampeningUsed;

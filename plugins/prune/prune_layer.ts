@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { OptionError } from '../core/errors.ts';
 import { checkFiniteNumber, checkInteger, checkOneOf, optionFail, rejectUnknownKeys } from '../core/validate.ts';
-import { readProblem } from '../quantease/problem.ts';
+import { readProblemSync } from '../quantease/problem.ts';
 import type { LayerProblem } from '../quantease/types.ts';
 import { l0Prune } from './l0.ts';
 import { diagonalBound, relaxationBound } from './lower_bound.ts';
@@ -158,7 +158,7 @@ function rowObjectives(w: Float64Array, v: Float64Array, s: Float64Array, rows: 
 export function pruneLayer(problem: LayerProblem, options: PruneLayerOptions = {}): PrunedLayer {
   const o = resolvePruneOptions(options); // option errors before any tensor is read
   const t0 = performance.now();
-  const { rows, cols, w: w32, s: s32 } = readProblem(problem);
+  const { rows, cols, w: w32, s: s32 } = readProblemSync(problem);
   const w = Float64Array.from(w32);
   const s = Float64Array.from(s32);
 

@@ -18,17 +18,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Grid } from './types.ts';
+import type { DenseProblem } from './problem.ts';
+import type { ResolvedGptqSettings } from './options.ts';
 import { quantizeAll } from './grid.ts';
 import { upperCholeskyOfInverse } from './cholesky.ts';
 import { createGptqBlockRunner } from './kernels/gptq_block.ts';
 
-export interface GptqOptions {
-  /** Fraction of mean(diag H) added to the diagonal. Default 0.01. */
-  dampening: number;
-  /** Lazy-update block. Default 128. */
-  blockSize: number;
-  /** Visit columns by decreasing diag H. Default false. */
-  actOrder: boolean;
+export interface GptqRunOptions extends ResolvedGptqSettings {
   /** Damping increases before falling back to RTN. Default 4. */
   maxRetries?: number;
   onProgress?: (done: number, total: number) => void;
@@ -42,15 +38,26 @@ export interface GptqResult {
   fallback?: string;
 }
 
-/** GPTQ of w [rows, cols] against s [cols, cols] on a fixed grid. */
-export function gptq(w: Float32Array, s: Float32Array, rows: number, cols: number, grid: Grid, options: GptqOptions): GptqResult {
-  const n = cols;
-  const diag = new Float64Array(n);
-  for (let j = 0; j < n; j++) diag[j] = s[j * n + j];
+/** The factorization GPTQ needs, independent of the grid and of W (reusable across grids). */
+export interface GptqFactor {
+  /** perm[a] = original column visited a-th. */
+  perm: number[];
+  /** 1 where S_jj = 0 (the input is dead). */
+  dead: Uint8Array;
+  /** Upper Cholesky factor of (H + lambda I)^-1 in visiting order, or null when it failed. */
+  u: Float64Array | null;
+  /** Damping used (fraction of mean diag H); NaN on failure. */
+  dampeningUsed: number;
+  fallback?: string;
+}
+
+/** H = S (dead inputs: H_ii = 1), permuted by act-order, damped and factored (with retries). */
+export function gptqFactor(problem: DenseProblem, options: GptqRunOptions): GptqFactor {
+  const { cols: n, s } = problem;
+  const diag = Float64Array.from(problem.diag);
   const dead = new Uint8Array(n);
   for (let j = 0; j < n; j++) if (diag[j] === 0) { dead[j] = 1; diag[j] = 1; }
 
-  // perm[a] = original column visited a-th.
   const perm = Array.from({ length: n }, (_, j) => j);
   if (options.actOrder) perm.sort((a, b) => diag[b] - diag[a] || a - b);
 
@@ -73,14 +80,29 @@ export function gptq(w: Float32Array, s: Float32Array, rows: number, cols: numbe
     }
   }
   if (!u) {
-    const { codes, values } = quantizeAll(w, grid, cols);
     return {
-      codes,
-      values,
-      dampeningUsed: NaN,
+      perm, dead, u: null, dampeningUsed: NaN,
       fallback: `GPTQ: Cholesky factorization of H failed (mean diag H = ${meanDiag}, last dampening ${damp}); used RTN instead.`,
     };
   }
+  return { perm, dead, u, dampeningUsed: damp };
+}
+
+/**
+ * GPTQ of the problem's W (or of `target` [rows, cols], e.g. W minus outliers) against its S on a
+ * fixed grid. The grid's groups are fixed by original column index before columns are permuted
+ * (act-order with "static groups"). `factor` may be shared between grids (gptqFactor).
+ */
+export function gptq(problem: DenseProblem, grid: Grid, options: GptqRunOptions, target: Float32Array = problem.w, factor = gptqFactor(problem, options)): GptqResult {
+  const { rows, cols } = problem;
+  const w = target;
+  const n = cols;
+  const { perm, dead, u } = factor;
+  if (!u) {
+    const { codes, values } = quantizeAll(w, grid, cols);
+    return { codes, values, dampeningUsed: NaN, fallback: factor.fallback };
+  }
+  const damp = factor.dampeningUsed;
 
   // Working copy in visiting order, [rows, n]; dead inputs zeroed.
   const wk = new Float64Array(rows * n);

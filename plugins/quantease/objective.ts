@@ -31,3 +31,16 @@ export function layerObjective(w: Float32Array, what: Float32Array, rows: number
 export function relativeError(objective: number, baseline: number): number {
   return baseline > 0 ? objective / baseline : 0;
 }
+
+/** f per row: [(W - What) S (W - What)^T]_rr, [rows] (rows are independent terms of f). */
+export function rowObjectives(w: Float32Array, what: Float32Array, rows: number, cols: number, sigma: tf.Tensor2D): Float64Array {
+  const d = new Float32Array(w.length);
+  for (let i = 0; i < d.length; i++) d[i] = w[i] - what[i];
+  const perRow = tf.tidy(() => {
+    const dt = tf.tensor2d(d, [rows, cols]);
+    return tf.sum(tf.mul(tf.matMul(dt, sigma), dt), 1);
+  });
+  const v = Float64Array.from(perRow.dataSync());
+  perRow.dispose();
+  return v;
+}

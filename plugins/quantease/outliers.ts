@@ -17,18 +17,15 @@
  * Result: every entry off supp H is on the grid; on supp H (exactly k entries, or k columns)
  * the weight is What + H in full precision, stored as the outlier value with the code of 0.
  * (The authors' public code never writes What back and returns W unquantized; this is the math.)
+ *
+ * S = 0 (or lambda_max(S) = 0: every input dead): f does not depend on H, the gradient is 0 and
+ * the H step is skipped (eta would be 1 / 0); H stays the k largest |W|, What = round(W - H).
  */
-import type * as tf from '@tensorflow/tfjs-core';
 import type { Grid, Outliers } from './types.ts';
-import { fitGrid, quantizeAll, type GridSpec } from './grid.ts';
-import { createSweepContext, currentWhat, disposeContext, isRoundedSweep, refreshResidual, residualObjective, setTarget, sweep, type QuantEaseOptions } from './quantease.ts';
-
-export interface OutlierSpec {
-  /** Default 0.01. */
-  fraction: number;
-  /** Default false. */
-  structured: boolean;
-}
+import type { DenseProblem } from './problem.ts';
+import type { ResolvedOutliers } from './options.ts';
+import { quantizeAll } from './grid.ts';
+import { createSweepContext, currentWhat, disposeContext, isRoundedSweep, refreshResidual, residualObjective, setTarget, sweep, type QuantEaseRunOptions } from './quantease.ts';
 
 export interface OutlierResult {
   codes: Uint8Array;
@@ -132,30 +129,33 @@ export function largestEigenvalue(s: Float32Array, n: number, iterations = 50, s
   return lambda;
 }
 
-/** Outlier-aware QuantEase of w [rows, cols]. */
-export function outlierQuantEase(
-  w: Float32Array, s: Float32Array, sigma: tf.Tensor2D, rows: number, cols: number,
-  gridSpec: GridSpec, spec: OutlierSpec, options: QuantEaseOptions,
-): OutlierResult {
+/**
+ * Outlier-aware QuantEase of the problem's W. The grid is fitted here by `fitGridWithout`, on W
+ * without the starting outliers.
+ */
+export function outlierQuantEase(problem: DenseProblem, fitGridWithout: (exclude: Uint8Array) => Grid, spec: ResolvedOutliers, options: QuantEaseRunOptions): OutlierResult {
+  const { w, s, rows, cols } = problem;
   const k = spec.structured ? Math.round(spec.fraction * cols) : Math.round(spec.fraction * rows * cols);
   let mask = supportOf(w, rows, cols, k, spec.structured);
   const h = new Float32Array(rows * cols);
   for (let i = 0; i < h.length; i++) if (mask[i]) h[i] = w[i];
-  const grid = fitGrid(w, rows, cols, gridSpec, mask);
+  const grid = fitGridWithout(mask);
   const target = new Float32Array(rows * cols);
   for (let i = 0; i < target.length; i++) target[i] = w[i] - h[i];
   // The rounded start, for stats: round(W - H0) + H0.
   const start = quantizeAll(target, grid, cols).values;
   for (let i = 0; i < start.length; i++) if (mask[i]) start[i] = w[i];
 
-  const ctx = createSweepContext(s, sigma, rows, cols, grid, options.blockSize, target, target);
-  const eta = 1 / (2 * Math.max(largestEigenvalue(s, cols), Number.MIN_VALUE));
+  const ctx = createSweepContext(problem, grid, options.blockSize, target, target);
+  const lambdaMax = k > 0 ? largestEigenvalue(s, cols) : 0;
+  // eta = 1 / (2 lambda_max); no step when S has no positive eigenvalue (the gradient is 0).
+  const eta = lambdaMax > 0 ? 1 / (2 * lambdaMax) : 0;
   const history: number[] = [];
   try {
     for (let t = 0; t < options.sweeps; t++) {
       const rounded = isRoundedSweep(t, options.sweeps, options.unroundedSweepEvery, options.unroundedUntil);
       sweep(ctx, rounded);
-      if (k > 0) {
+      if (k > 0 && eta > 0 && Number.isFinite(eta)) {
         // H + eta P, P = (W - H - What) S = -(H + What - W) S; P^T is [cols, rows].
         const pt = ctx.pt.dataSync();
         const cand = new Float32Array(rows * cols);

@@ -1,7 +1,8 @@
 /**
- * Reads a layer problem {weight W [out, in], sigma S [in, in]} into typed arrays once, checking
- * shapes and finiteness. Every method works on these arrays plus `sigma` as a tensor (for the
- * matrix products that tfjs accelerates).
+ * The layer problem every method works on, read once: {weight W [out, in], sigma S [in, in]} is
+ * checked (shapes, dtype, finiteness) and copied into typed arrays, with what derives from it.
+ * Methods take this object, never the raw tensors and never S twice; `sigma` stays as a tensor
+ * for the matrix products that tfjs accelerates.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InputError, describeValue } from '../core/errors.ts';
@@ -10,10 +11,12 @@ import type { LayerProblem } from './types.ts';
 export interface DenseProblem {
   rows: number;    // out
   cols: number;    // in
-  /** W, [rows, cols] row-major. */
+  /** W, [rows, cols] row-major (a private copy). */
   w: Float32Array;
-  /** S, [cols, cols] row-major. */
+  /** S, [cols, cols] row-major (a private copy). */
   s: Float32Array;
+  /** diag(S), [cols]. */
+  diag: Float64Array;
   /** S as given (not owned: never disposed here). */
   sigma: tf.Tensor2D;
 }
@@ -43,8 +46,8 @@ function checkFinite(name: string, data: Float32Array, cols: number): void {
   }
 }
 
-/** Validates and reads the problem. Throws InputError naming `weight` or `sigma`. */
-export function readProblem(problem: LayerProblem): DenseProblem {
+/** Checks everything that needs no read-back (keys, tensors, shapes). Throws InputError naming `weight` or `sigma`. */
+export function checkProblem(problem: LayerProblem): { weight: tf.Tensor2D; sigma: tf.Tensor2D } {
   if (problem === null || typeof problem !== 'object') {
     throw new InputError(`The layer problem must be an object {weight, sigma}. Received: ${describeValue(problem)}.`);
   }
@@ -63,10 +66,29 @@ export function readProblem(problem: LayerProblem): DenseProblem {
         `Received: sigma shape [${sigma.shape.join(', ')}]. (A tfjs Dense kernel is [in, out]: transpose it.)`,
     );
   }
-  const w = weight.dataSync() as Float32Array;
-  const s = sigma.dataSync() as Float32Array;
+  return { weight, sigma };
+}
+
+/** The problem from W and S already read back (copied: backends may hand out their own buffers). */
+export function denseProblem(sigma: tf.Tensor2D, rows: number, cols: number, wData: ArrayLike<number>, sData: ArrayLike<number>): DenseProblem {
+  const w = Float32Array.from(wData);
+  const s = Float32Array.from(sData);
   checkFinite('weight', w, cols);
   checkFinite('sigma', s, cols);
-  // dataSync may return the backend's own buffer on some backends: copy what we mutate.
-  return { rows, cols, w: Float32Array.from(w), s: Float32Array.from(s), sigma };
+  const diag = new Float64Array(cols);
+  for (let j = 0; j < cols; j++) diag[j] = s[j * cols + j];
+  return { rows, cols, w, s, diag, sigma };
+}
+
+/** Validates and reads the problem with one asynchronous read-back of each tensor. */
+export async function readProblem(problem: LayerProblem): Promise<DenseProblem> {
+  const { weight, sigma } = checkProblem(problem);
+  const [wData, sData] = await Promise.all([weight.data(), sigma.data()]);
+  return denseProblem(sigma, weight.shape[0], weight.shape[1], wData as Float32Array, sData as Float32Array);
+}
+
+/** Validates and reads the problem synchronously (dataSync). */
+export function readProblemSync(problem: LayerProblem): DenseProblem {
+  const { weight, sigma } = checkProblem(problem);
+  return denseProblem(sigma, weight.shape[0], weight.shape[1], weight.dataSync() as Float32Array, sigma.dataSync() as Float32Array);
 }

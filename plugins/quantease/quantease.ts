@@ -29,6 +29,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Grid } from './types.ts';
+import type { DenseProblem } from './problem.ts';
 import { codesOf } from './grid.ts';
 import { createInnerSweeper, type InnerSweeper, type KernelChoice } from './kernels/inner_sweep.ts';
 import { readRange } from './kernels/read_rows.ts';
@@ -73,11 +74,9 @@ export interface SweepContext {
   pt: tf.Tensor2D;
 }
 
-/** Builds the context and P^T for the given target and start point (both copied). */
-export function createSweepContext(
-  s: Float32Array, sigma: tf.Tensor2D, rows: number, cols: number, grid: Grid, blockSize: number,
-  target: Float32Array, start: Float32Array,
-): SweepContext {
+/** Builds the context and P^T for the given target and start point [rows, cols] (both copied). */
+export function createSweepContext(problem: DenseProblem, grid: Grid, blockSize: number, target: Float32Array, start: Float32Array): SweepContext {
+  const { s, sigma, rows, cols } = problem;
   const b = Math.max(1, Math.min(blockSize, cols));
   const sColumns: tf.Tensor2D[] = [];
   const inner: SubBlock[][] = [];
@@ -215,7 +214,7 @@ export function isRoundedSweep(k: number, sweeps: number, every: number, until: 
   return !(every > 0 && k % every === 0 && k < until);
 }
 
-export interface QuantEaseOptions {
+export interface QuantEaseRunOptions {
   /** Default 30. */
   sweeps: number;
   /** Default 3 (0 = every sweep rounded). */
@@ -224,6 +223,11 @@ export interface QuantEaseOptions {
   unroundedUntil: number;
   /** Column block. Default 128. */
   blockSize: number;
+  /**
+   * Stop once a rounded sweep that follows a rounded sweep (after the unrounded schedule) lowers f
+   * by less than this fraction; `sweeps` is then the cap. 0 = run every sweep.
+   */
+  tolerance?: number;
   /** The in-block kernel: 'auto' (default; WebAssembly SIMD where it loads), 'wasm' or 'js'. Same results. */
   kernel?: KernelChoice;
   onProgress?: (done: number, total: number) => void;
@@ -238,25 +242,38 @@ export interface QuantEaseResult {
 }
 
 /**
- * QuantEase of w [rows, cols] against S, starting at `start` (W itself by default, or e.g.
- * GPTQ's solution); the target is always W.
+ * QuantEase of the problem's W on `grid`, starting at `start` [rows, cols] (W itself by default,
+ * or e.g. GPTQ's solution); the target is always W.
  */
-export function quantEase(
-  w: Float32Array, s: Float32Array, sigma: tf.Tensor2D, rows: number, cols: number, grid: Grid,
-  options: QuantEaseOptions, start?: Float32Array,
-): QuantEaseResult {
-  const ctx = createSweepContext(s, sigma, rows, cols, grid, options.blockSize, w, start ?? w);
+export function quantEase(problem: DenseProblem, grid: Grid, options: QuantEaseRunOptions, start: Float32Array = problem.w): QuantEaseResult {
+  const ctx = createSweepContext(problem, grid, options.blockSize, problem.w, start);
   if (options.kernel) ctx.sweeper = createInnerSweeper(grid, QUANTEASE_INNER_BLOCK, options.kernel);
   const history: number[] = [];
+  const tol = options.tolerance ?? 0;
+  let done = 0;
   try {
+    let previousRounded = false;
     for (let k = 0; k < options.sweeps; k++) {
       const rounded = isRoundedSweep(k, options.sweeps, options.unroundedSweepEvery, options.unroundedUntil);
       sweep(ctx, rounded);
-      if (rounded) history.push(residualObjective(ctx));
-      options.onProgress?.(k + 1, options.sweeps);
+      done = k + 1;
+      options.onProgress?.(done, options.sweeps);
+      if (!rounded) {
+        previousRounded = false;
+        continue;
+      }
+      const f = residualObjective(ctx);
+      history.push(f);
+      const scheduleOver = options.unroundedSweepEvery === 0 || k >= options.unroundedUntil;
+      if (tol > 0 && previousRounded && scheduleOver && history.length >= 2) {
+        const before = history[history.length - 2];
+        if (!(before - f > tol * before)) break; // relative decrease below tol (or f already 0)
+      }
+      previousRounded = true;
     }
+    if (done < options.sweeps) options.onProgress?.(options.sweeps, options.sweeps);
     const values = currentWhat(ctx);
-    return { codes: codesOf(values, grid, cols), values, history, sweeps: options.sweeps };
+    return { codes: codesOf(values, grid, problem.cols), values, history, sweeps: done };
   } finally {
     disposeContext(ctx);
   }

@@ -4,6 +4,7 @@
  * update), a whole quantEase run is identical with either, the committed bytes match the source,
  * and the switch (option / environment variable) is validated.
  */
+import { denseProblem } from '../../../plugins/quantease/problem.ts';
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
@@ -147,7 +148,8 @@ test.serial('quantEase: kernel wasm and js give identical codes, values and hist
   const grid = fitGrid(p.w, p.rows, p.cols, { bits: 3, groupSize: 24, symmetric: false });
   const sigma = tf.tensor2d(p.s, [p.cols, p.cols]);
   const before = tf.memory().numTensors;
-  const run = (kernel: 'wasm' | 'js') => quantEase(p.w, p.s, sigma, p.rows, p.cols, grid, { sweeps: 7, unroundedSweepEvery: 3, unroundedUntil: 5, blockSize: 64, kernel });
+  const problem = denseProblem(sigma, p.rows, p.cols, p.w, p.s);
+  const run = (kernel: 'wasm' | 'js') => quantEase(problem, grid, { sweeps: 7, unroundedSweepEvery: 3, unroundedUntil: 5, blockSize: 64, kernel });
   const a = run('wasm');
   const b = run('js');
   t.is(tf.memory().numTensors, before);
@@ -236,7 +238,7 @@ test.serial('GPTQ: the wasm block kernel and the JS twin give identical codes an
   try {
     const run = (kernel: string) => {
       process.env[KERNEL_ENV_VAR] = kernel;
-      return gptq(p.w, p.s, p.rows, p.cols, grid, { dampening: 0.01, blockSize: 32, actOrder: true });
+      return gptq(denseProblem(null as never, p.rows, p.cols, p.w, p.s), grid, { dampening: 0.01, blockSize: 32, actOrder: true });
     };
     const a = run('wasm');
     const b = run('js');

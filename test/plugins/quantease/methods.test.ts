@@ -22,6 +22,8 @@ async function run(t: import('ava').ExecutionContext, p: { rows: number; cols: n
 }
 
 const small = correlatedProblem(24, 40, 160, 11);
+/** Plain QuantEase of the first release (the default adds a GPTQ start, a clipped grid and refits). */
+const PLAIN = { init: 'weights', actOrder: false, clip: false, refit: 0, tolerance: 0 } as const;
 
 test.serial('RTN equals the closed form; every method returns weights on the grid', async (t) => {
   const r = await run(t, small, { method: 'rtn', bits: 3 });
@@ -49,7 +51,7 @@ test.serial('a diagonal S makes QuantEase equal RTN (with and without the unroun
   const p = { ...small, s };
   const expected = rtnClosedForm(small.w, small.rows, small.cols, 3);
   for (const unroundedSweepEvery of [0, 3]) {
-    const q = await run(t, p, { method: 'quantease', bits: 3, sweeps: 7, unroundedSweepEvery, blockSize: 16 });
+    const q = await run(t, p, { ...PLAIN, method: 'quantease', bits: 3, sweeps: 7, unroundedSweepEvery, blockSize: 16 });
     t.deepEqual(Array.from(q.values), Array.from(expected));
   }
 });
@@ -89,7 +91,7 @@ function naiveQuantEase(p: TestProblem, grid: Grid, sweeps: number): Float64Arra
 test.serial('a blocked sweep equals the naive unblocked float64 sweep', async (t) => {
   const p = correlatedProblem(12, 70, 200, 23); // 70 columns: partial outer (48) and inner (32) blocks
   for (const blockSize of [48, 128]) {
-    const q = await run(t, p, { method: 'quantease', bits: 3, sweeps: 3, unroundedSweepEvery: 0, blockSize, groupSize: 32 });
+    const q = await run(t, p, { ...PLAIN, method: 'quantease', bits: 3, sweeps: 3, unroundedSweepEvery: 0, blockSize, groupSize: 32 });
     const ref = naiveQuantEase(p, q.grid, 3);
     let mismatches = 0;
     for (let i = 0; i < ref.length; i++) if (ref[i] !== q.values[i]) mismatches++;
@@ -101,7 +103,7 @@ test.serial('the QuantEase objective never rises across rounded sweeps', async (
   for (const seed of [1, 2]) {
     const p = correlatedProblem(32, 48, 200, seed);
     for (const unroundedSweepEvery of [0, 3]) {
-      const q = await run(t, p, { method: 'quantease', bits: 3, sweeps: 12, unroundedSweepEvery, unroundedUntil: 7, blockSize: 32 });
+      const q = await run(t, p, { ...PLAIN, method: 'quantease', bits: 3, sweeps: 12, unroundedSweepEvery, unroundedUntil: 7, blockSize: 32 });
       const h = q.stats.history!;
       t.is(h.length, unroundedSweepEvery ? 12 - 3 : 12); // sweeps 0, 3, 6 unrounded
       // With the schedule, only consecutive rounded sweeps (no unrounded one between) must not rise.
@@ -122,7 +124,7 @@ test.serial('on correlated problems QuantEase is never worse than RTN and on ave
     const p = correlatedProblem(48, 64, 256, seed, 3);
     const r = await run(t, p, { method: 'rtn', bits: 3 });
     const g = await run(t, p, { method: 'gptq', bits: 3 });
-    const q = await run(t, p, { method: 'quantease', bits: 3 });
+    const q = await run(t, p, { ...PLAIN, method: 'quantease', bits: 3 });
     const fromGptq = await run(t, p, { method: 'quantease', bits: 3, init: 'gptq', actOrder: true, sweeps: 10, unroundedSweepEvery: 0 });
     const gAct = await run(t, p, { method: 'gptq', bits: 3, actOrder: true });
     t.true(q.stats.relativeError <= r.stats.relativeError, `seed ${seed}`);
@@ -138,7 +140,7 @@ test.serial('on correlated problems QuantEase is never worse than RTN and on ave
 
 test.serial('outlier-aware QuantEase: on the grid plus exactly k outliers, and better than plain QuantEase', async (t) => {
   const p = correlatedProblem(40, 50, 200, 41, 3);
-  const plain = await run(t, p, { method: 'quantease', bits: 3, sweeps: 12 });
+  const plain = await run(t, p, { ...PLAIN, method: 'quantease', bits: 3, sweeps: 12 });
   for (const structured of [false, true]) {
     const fraction = structured ? 0.04 : 0.02;
     const q = await run(t, p, { method: 'quantease', bits: 3, sweeps: 12, outliers: { fraction, structured } });
@@ -193,6 +195,7 @@ test.serial('progress is reported through onProgress, ending at total', async (t
   const seen: { done: number; total: number; stage: string }[] = [];
   await run(t, small, { method: 'quantease', bits: 3, sweeps: 4, init: 'gptq', onProgress: (p) => seen.push(p) });
   t.true(seen.some((p) => p.stage === 'gptq'));
+  t.deepEqual(seen.filter((p) => p.stage === 'quantease').at(-1), { done: 4, total: 4, stage: 'quantease' });
   const last = seen[seen.length - 1];
-  t.deepEqual(last, { done: 4, total: 4, stage: 'quantease' });
+  t.deepEqual(last, { done: 2, total: 2, stage: 'refit' }); // the default's 2 refit rounds come last
 });

@@ -1,7 +1,7 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
-import { quantizeLayer } from '../../../plugins/quantease/quantize_layer.ts';
+import { quantizeLayer, quantizeLayerSync } from '../../../plugins/quantease/quantize_layer.ts';
 import { InputError, OptionError } from '../../../plugins/core/errors.ts';
 import type { QuantizeLayerOptions } from '../../../plugins/quantease/types.ts';
 
@@ -84,6 +84,34 @@ test.serial('a last partial group is allowed (groupSize 2 on 5 inputs); groupSiz
   t.is(wide.grid.groups, 1);
   t.is(wide.grid.groupSize, 5);
   wide.weight.dispose();
+  weight.dispose();
+  sigma.dispose();
+});
+
+test.serial('flat option objects of the first release stay valid: another method\'s keys are checked, then ignored', async (t) => {
+  const weight = tf.tensor2d(W);
+  const sigma = tf.tensor2d(S);
+  const plain = await quantizeLayer({ weight, sigma }, { method: 'gptq', bits: 3 });
+  const flat = await quantizeLayer({ weight, sigma }, { method: 'gptq', bits: 3, sweeps: 7, init: 'weights' } as QuantizeLayerOptions);
+  t.deepEqual(flat.codes, plain.codes);
+  await t.throwsAsync(quantizeLayer({ weight, sigma }, { method: 'rtn', sweeps: 0 } as QuantizeLayerOptions), { instanceOf: OptionError, message: /`sweeps` must be an integer/ });
+  plain.weight.dispose();
+  flat.weight.dispose();
+  weight.dispose();
+  sigma.dispose();
+});
+
+test.serial('quantizeLayerSync gives the same result as quantizeLayer and leaks nothing', async (t) => {
+  const weight = tf.tensor2d(W);
+  const sigma = tf.tensor2d(S);
+  const before = tf.memory().numTensors;
+  const a = await quantizeLayer({ weight, sigma }, { bits: 3, sweeps: 3 });
+  const b = quantizeLayerSync({ weight, sigma }, { bits: 3, sweeps: 3 });
+  t.deepEqual(a.codes, b.codes);
+  t.deepEqual(a.weight.dataSync(), b.weight.dataSync());
+  a.weight.dispose();
+  b.weight.dispose();
+  t.is(tf.memory().numTensors, before);
   weight.dispose();
   sigma.dispose();
 });
