@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {selectBackend} from '../adapters/backend/select_backend.ts';
-import {quantizeOnTrainEnd} from '../adapters/quantize/callback.ts';
+import {quantizeOnTrainEnd} from '../adapters/quantize/node_entry.ts';
 import {formatReport} from '../adapters/quantize/report.ts';
 import {loadQuantized} from '../adapters/io/load_quantized.ts';
 import {sam} from '../plugins/sam/index.ts';

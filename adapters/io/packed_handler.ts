@@ -1,0 +1,151 @@
+/**
+ * packedModel(): a tf.io.IOHandler for the packed format (format.ts), so a packed model loads
+ * where tfjs users already load models:
+ *
+ *   const model = await tf.loadLayersModel(packedModel('https://host/q4/model.json?token=abc'));
+ *
+ * load() reads model.json (bounded), validates all of it, reads the weights file (exactly the
+ * declared size), checks both checksums, dequantizes, and returns float32 ModelArtifacts; tfjs then
+ * builds the model without running initializers (weights are given) and sets the weights.
+ * Browser-safe: URLs are fetched; in Node, paths and file:// URLs are read through a run-time
+ * import of node:fs (read_node.ts). Saving writes files, so this handler has no save(); the Node
+ * handler of the same name (packed_node.ts) adds it.
+ *
+ * Note: tf.loadLayersModel re-applies weight constraints (e.g. maxNorm) to loaded weights, which
+ * can move a constrained kernel off its quantization grid; loadQuantized() (load_quantized.ts)
+ * sets the weights exactly.
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import { InputError, OptionError, describeValue } from '../../plugins/core/errors.ts';
+import { rejectUnknownKeys } from '../../plugins/core/validate.ts';
+import { decodePacked } from './decode.ts';
+import { validatePackedJSON } from './validate_packed.ts';
+import { isNode, readLocalFile } from './read_node.ts';
+import { isRemoteUrl, modelJsonLocation, siblingLocation } from './urls.ts';
+import type { QuantizedPayload } from './format.ts';
+
+/** A model.json above this size is refused before it is parsed. */
+export const MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024;
+
+export interface PackedLoadOptions {
+  /** Called with the fraction done (0..1) and the stage. Default: none. */
+  onProgress?: (fraction: number, stage: string) => void;
+  /** fetch to use for URLs (default: globalThis.fetch). With it, a relative path is fetched too. */
+  fetch?: typeof fetch;
+  /** Aborts the load; the signal's reason is thrown. Default: none. */
+  signal?: AbortSignal;
+  /** URLs: give up when the server sends nothing for this many ms. Default 60000. */
+  timeoutMs?: number;
+}
+
+export interface PackedSaveOptions {
+  /** quantizeModel's payload: the codes of the quantized kernels (required to save). */
+  payload?: QuantizedPayload;
+  /** quantizeModel's report, stored in model.json as information. Default: none. */
+  report?: unknown;
+  /** Save into a folder that holds other files (they are kept). Default false. */
+  overwrite?: boolean;
+  /** Ignored: quantizeModel's whole result {model, payload, report} may be passed as the options. */
+  model?: unknown;
+}
+
+export type PackedModelOptions = PackedLoadOptions & PackedSaveOptions;
+
+export const LOAD_KEYS = ['onProgress', 'fetch', 'signal', 'timeoutMs'] as const;
+export const SAVE_KEYS = ['payload', 'report', 'overwrite', 'model'] as const;
+
+/** Checks the options once, at construction (names the option, the value and what is allowed). */
+export function checkPackedOptions(options: PackedModelOptions, where: string): void {
+  rejectUnknownKeys(options, [...LOAD_KEYS, ...SAVE_KEYS], where);
+  const o = options;
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new OptionError(`\`onProgress\` must be a function. Received: onProgress=${describeValue(o.onProgress)}.`);
+  if (o.fetch !== undefined && typeof o.fetch !== 'function') throw new OptionError(`\`fetch\` must be a function. Received: fetch=${describeValue(o.fetch)}.`);
+  if (o.signal !== undefined && (typeof o.signal !== 'object' || o.signal === null || typeof (o.signal as AbortSignal).aborted !== 'boolean')) {
+    throw new OptionError(`\`signal\` must be an AbortSignal. Received: signal=${describeValue(o.signal)}.`);
+  }
+  if (o.timeoutMs !== undefined && (typeof o.timeoutMs !== 'number' || !(o.timeoutMs > 0))) {
+    throw new OptionError(`\`timeoutMs\` must be a number > 0. Received: timeoutMs=${describeValue(o.timeoutMs)}.`);
+  }
+  if (o.payload !== undefined && !(o.payload instanceof Map)) {
+    throw new OptionError(`\`payload\` must be the payload returned by quantizeModel (a Map). Received: payload=${describeValue(o.payload)}.`);
+  }
+  if (o.overwrite !== undefined && typeof o.overwrite !== 'boolean') throw new OptionError(`\`overwrite\` must be a boolean. Received: overwrite=${describeValue(o.overwrite)}.`);
+}
+
+/** Reads a path or URL into bytes, at most `maxBytes`, or exactly `expectedBytes`. */
+async function readSource(where: string, o: PackedLoadOptions, limit: { maxBytes?: number; expectedBytes?: number }): Promise<Uint8Array> {
+  o.signal?.throwIfAborted();
+  const local = !isRemoteUrl(where) && (/^file:/i.test(where) || (isNode() && !o.fetch));
+  let bytes: Uint8Array;
+  if (local) {
+    bytes = await readLocalFile(where);
+  } else {
+    const f = o.fetch ?? globalThis.fetch;
+    if (typeof f !== 'function') throw new InputError(`No fetch available to load ${where}; pass options.fetch.`);
+    let res: Response;
+    try {
+      res = await f(where, o.signal ? { signal: o.signal } : undefined);
+    } catch (err) {
+      o.signal?.throwIfAborted();
+      throw new InputError(`Cannot fetch ${where}: ${(err as Error).message}`);
+    }
+    if (!res.ok) throw new InputError(`Cannot fetch ${where}: HTTP ${res.status} ${res.statusText}`);
+    bytes = new Uint8Array(await res.arrayBuffer());
+  }
+  if (limit.maxBytes !== undefined && bytes.byteLength > limit.maxBytes) throw new InputError(`${where} has more than ${limit.maxBytes} bytes.`);
+  if (limit.expectedBytes !== undefined && bytes.byteLength !== limit.expectedBytes) {
+    throw new InputError(`The weights file has ${bytes.byteLength} bytes but model.json expects ${limit.expectedBytes}: the file is truncated or does not belong to this model.json.`);
+  }
+  return bytes;
+}
+
+/**
+ * Reads and decodes a packed model: model.json validated in full before the weights file is
+ * requested, then both checksums and every weight checked. Returns float32 ModelArtifacts.
+ */
+export async function loadPackedArtifacts(pathOrUrl: string, options: PackedLoadOptions = {}): Promise<tf.io.ModelArtifacts> {
+  const progress = options.onProgress ?? (() => {});
+  const jsonPath = modelJsonLocation(pathOrUrl);
+  progress(0, 'model.json');
+  const jsonBytes = await readSource(jsonPath, options, { maxBytes: MAX_MODEL_JSON_BYTES });
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(jsonBytes));
+  } catch (err) {
+    throw new InputError(`Malformed packed model: ${jsonPath} is not valid JSON (${(err as Error).message}).`);
+  }
+  // A file this loader cannot read costs one small request, not the whole download.
+  const manifest = validatePackedJSON(json);
+  progress(0.1, 'weights');
+  const bin = await readSource(siblingLocation(jsonPath, manifest.weightsFile), options, { expectedBytes: manifest.weightsByteLength });
+  progress(0.6, 'decode');
+  const { artifacts } = decodePacked(json, bin);
+  progress(0.8, 'build');
+  return artifacts;
+}
+
+export function checkSource(pathOrUrl: unknown, where: string): asserts pathOrUrl is string {
+  if (typeof pathOrUrl !== 'string' || pathOrUrl === '') {
+    throw new InputError(`${where}: \`pathOrUrl\` must be a non-empty string (a folder or a model.json, as a path or a URL). Received: ${describeValue(pathOrUrl)}.`);
+  }
+}
+
+/**
+ * An IOHandler that loads a packed model: tf.loadLayersModel(packedModel(urlOrPath)).
+ * In a browser it only loads; in Node, the handler of the same name from the package's Node entry
+ * also saves (model.save(packedModel(dir, {payload, report}))).
+ * @example const model = await tf.loadLayersModel(packedModel('https://host/models/q4/'));
+ */
+export function packedModel(pathOrUrl: string, options: PackedModelOptions = {}): tf.io.IOHandler {
+  checkSource(pathOrUrl, 'packedModel');
+  checkPackedOptions(options, 'packedModel');
+  return {
+    load: () => loadPackedArtifacts(pathOrUrl, options),
+    save: async () => {
+      throw new InputError(
+        'Saving a packed model writes files, which needs Node: use packedModel from the package\'s Node entry ' +
+          "('tfjs-sam-quantease/io' under Node, adapters/io/packed_node.ts), or encodePacked() and upload the two files yourself.",
+      );
+    },
+  };
+}
