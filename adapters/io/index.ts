@@ -4,7 +4,7 @@
  * packedModel's save() and saveQuantized.
  */
 export { loadQuantized, type LoadQuantizedOptions } from './load_quantized.ts';
-export { packedModel, loadPackedArtifacts, type PackedModelOptions, type PackedLoadOptions, type PackedSaveOptions } from './packed_handler.ts';
+export { packedModel, registerPackedRouter, PACKED_URL_PREFIX, loadPackedArtifacts, type PackedModelOptions, type PackedLoadOptions, type PackedSaveOptions } from './packed_handler.ts';
 export { decodePacked, type DecodedModel } from './decode.ts';
 export { encodePacked, encodeArtifacts, WEIGHTS_FILE, type QuantizedModel, type EncodedPacked } from './encode.ts';
 export { validatePackedJSON, upgradePackedJSON } from './validate_packed.ts';

@@ -15,7 +15,7 @@
  * can move a constrained kernel off its quantization grid; loadQuantized() (load_quantized.ts)
  * sets the weights exactly.
  */
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { InputError, OptionError, describeValue } from '../../plugins/core/errors.ts';
 import { rejectUnknownKeys } from '../../plugins/core/validate.ts';
 import { decodePacked } from './decode.ts';
@@ -148,4 +148,22 @@ export function packedModel(pathOrUrl: string, options: PackedModelOptions = {})
       );
     },
   };
+}
+
+/** URL prefix the optional load router answers: packed+https://host/q4/, packed+file:///srv/q4/, packed+out/q4. */
+export const PACKED_URL_PREFIX = 'packed+';
+let routerRegistered = false;
+
+/**
+ * Registers a tf.io load router so tf.loadLayersModel('packed+https://host/q4/model.json') loads a
+ * packed model (the prefix is removed; the rest is what packedModel takes). Explicit, never at
+ * import; calling it again does nothing. There is no save router: saving needs the payload.
+ * @example registerPackedRouter(); const m = await tf.loadLayersModel('packed+https://host/q4/');
+ */
+export function registerPackedRouter(): void {
+  if (routerRegistered) return;
+  // tfjs's IORouter type says IOHandler, but its registry skips a router that returns null.
+  tf.io.registerLoadRouter(((url: string | string[]) =>
+    typeof url === 'string' && url.startsWith(PACKED_URL_PREFIX) ? packedModel(url.slice(PACKED_URL_PREFIX.length)) : null) as Parameters<typeof tf.io.registerLoadRouter>[0]);
+  routerRegistered = true;
 }

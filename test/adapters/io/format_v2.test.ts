@@ -171,3 +171,31 @@ test('version 1 is refused with the conversion; upgradePackedJSON converts it an
   // A damaged version-1 file is refused by the converter too.
   t.throws(() => upgradePackedJSON({ ...v1, quantizaton: {} }), { instanceOf: InputError, message: /unknown key "quantizaton"/ });
 });
+
+test('300 seeded byte flips in model.json: each is refused or decodes to the very same model', (t) => {
+  const text = new TextEncoder().encode(JSON.stringify(json));
+  const same = decodePacked(json, bin).artifacts;
+  const expected = JSON.stringify([same.modelTopology, same.weightSpecs]);
+  const expectedData = new Uint8Array(same.weightData as ArrayBuffer);
+  let seed = 12345;
+  const next = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32); // LCG, seeded
+  const counts = { refused: 0, unchanged: 0, different: 0 };
+  for (let i = 0; i < 300; i++) {
+    const flipped = text.slice();
+    flipped[Math.floor(next() * flipped.length)] ^= 1 << Math.floor(next() * 8);
+    let decoded;
+    try {
+      decoded = decodePacked(JSON.parse(new TextDecoder().decode(flipped)), bin).artifacts;
+    } catch (err) {
+      if (!(err instanceof InputError) && !(err instanceof SyntaxError)) throw err; // SyntaxError: the loader reports it as InputError
+      counts.refused++;
+      continue;
+    }
+    const sameModel = JSON.stringify([decoded.modelTopology, decoded.weightSpecs]) === expected &&
+      Buffer.compare(Buffer.from(decoded.weightData as ArrayBuffer), Buffer.from(expectedData)) === 0;
+    counts[sameModel ? 'unchanged' : 'different']++;
+  }
+  t.log(counts);
+  t.is(counts.different, 0);
+  t.true(counts.refused >= 250, 'most flips land in covered bytes'); // the report and whitespace-free JSON: flips there may pass unchanged
+});

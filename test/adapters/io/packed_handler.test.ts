@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { quantizeModel } from '../../../adapters/quantize/quantize_model.ts';
 import { packedModel } from '../../../adapters/io/packed_node.ts';
-import { packedModel as browserPackedModel } from '../../../adapters/io/packed_handler.ts';
+import { packedModel as browserPackedModel, registerPackedRouter } from '../../../adapters/io/packed_handler.ts';
 import { loadQuantized } from '../../../adapters/io/load_quantized.ts';
 import { saveQuantized } from '../../../adapters/io/save_quantized.ts';
 import type { PackedModelJSON } from '../../../adapters/io/format.ts';
@@ -106,4 +106,19 @@ test('options are validated at construction, naming the option and the value', (
   t.throws(() => browserPackedModel(3 as never), { instanceOf: InputError });
   // loadQuantized takes the load options only.
   return t.throwsAsync(loadQuantized('d', { payload: new Map() } as never), { instanceOf: OptionError, message: /Unknown option `payload` for loadQuantized/ });
+});
+
+test.serial('the packed+ URL router exists only after registerPackedRouter()', async (t) => {
+  const model = convDenseModel(51);
+  const q = await quantizeModel(model, calib, { method: 'rtn', bits: 4 });
+  const out = path.join(dir, 'routed');
+  await q.model.save(packedModel(out, q));
+  t.deepEqual(tf.io.getLoadHandlers(`packed+${out}`), [], 'nothing registered at import');
+  registerPackedRouter();
+  registerPackedRouter(); // idempotent
+  t.is(tf.io.getLoadHandlers(`packed+${out}`).length, 1);
+  t.deepEqual(tf.io.getLoadHandlers('https://host/plain/model.json').length, 1, 'plain URLs still go to the http handler only');
+  const loaded = await tfl.loadLayersModel(`packed+${out}`);
+  t.deepEqual(weightValues(loaded), weightValues(q.model));
+  for (const m of [loaded, q.model, model]) m.dispose();
 });
