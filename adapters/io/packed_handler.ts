@@ -34,7 +34,7 @@ export interface PackedLoadOptions {
   fetch?: typeof fetch;
   /** Aborts the load; the signal's reason is thrown. Default: none. */
   signal?: AbortSignal;
-  /** URLs: give up when the server sends nothing for this many ms. Default 60000. */
+  /** URLs: give up on a request that takes longer than this many ms. Default: none. */
   timeoutMs?: number;
 }
 
@@ -82,15 +82,21 @@ async function readSource(where: string, o: PackedLoadOptions, limit: { maxBytes
   } else {
     const f = o.fetch ?? globalThis.fetch;
     if (typeof f !== 'function') throw new InputError(`No fetch available to load ${where}; pass options.fetch.`);
-    let res: Response;
+    // A timer of our own (AbortSignal.timeout's is unref'd in Node and would not keep a load alive).
+    const timeout = new AbortController();
+    const timer = o.timeoutMs !== undefined ? setTimeout(() => timeout.abort(new Error(`no complete answer within timeoutMs = ${o.timeoutMs} ms`)), o.timeoutMs) : undefined;
+    const signal = o.signal ? AbortSignal.any([o.signal, timeout.signal]) : timeout.signal;
     try {
-      res = await f(where, o.signal ? { signal: o.signal } : undefined);
+      const res = await f(where, signal ? { signal } : undefined);
+      if (!res.ok) throw new InputError(`Cannot fetch ${where}: HTTP ${res.status} ${res.statusText}`);
+      bytes = new Uint8Array(await res.arrayBuffer());
     } catch (err) {
       o.signal?.throwIfAborted();
+      if (err instanceof InputError) throw err;
       throw new InputError(`Cannot fetch ${where}: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
     }
-    if (!res.ok) throw new InputError(`Cannot fetch ${where}: HTTP ${res.status} ${res.statusText}`);
-    bytes = new Uint8Array(await res.arrayBuffer());
   }
   if (limit.maxBytes !== undefined && bytes.byteLength > limit.maxBytes) throw new InputError(`${where} has more than ${limit.maxBytes} bytes.`);
   if (limit.expectedBytes !== undefined && bytes.byteLength !== limit.expectedBytes) {

@@ -66,3 +66,14 @@ test.serial('loadQuantized and packedModel send the signed query with both reque
   for (const m of [q.model, model]) m.dispose();
   calib.dispose();
 });
+
+test('a server that never answers ends with timeoutMs; an aborted signal ends the load with its reason', async (t) => {
+  const never = ((_url: string, init?: { signal?: AbortSignal }) => new Promise((_resolve, reject) => {
+    init?.signal?.addEventListener('abort', () => reject(init.signal!.reason));
+  })) as unknown as typeof fetch;
+  await t.throwsAsync(loadQuantized('https://slow.test/q/', { fetch: never, timeoutMs: 50 }), { instanceOf: InputError, message: /Cannot fetch https:\/\/slow\.test\/q\/model\.json: .*(timed out|timeout|aborted)/i });
+  const controller = new AbortController();
+  const pending = loadQuantized('https://slow.test/q/', { fetch: never, signal: controller.signal });
+  controller.abort(new Error('user cancelled'));
+  await t.throwsAsync(pending, { message: 'user cancelled' });
+});
