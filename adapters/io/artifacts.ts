@@ -26,9 +26,16 @@ function isObj(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
-/** Names of the variables registered in the engine now (tfjs-core's public Engine state). */
-function variableNames(): Set<string> {
-  return new Set(Object.keys(tf.engine().state.registeredVariables));
+/**
+ * The engine's variable registry (tf.engine().state, public in tfjs-core's types), checked once
+ * per use so a tfjs that renames it fails loudly instead of leaking silently.
+ */
+function registeredVariables(): Record<string, tf.Variable> {
+  const vars = (tf.engine() as { state?: { registeredVariables?: unknown } }).state?.registeredVariables;
+  if (typeof vars !== 'object' || vars === null) {
+    throw new Error(`tfjs-sam-quantease needs tf.engine().state.registeredVariables, which @tensorflow/tfjs-core ${tf.version_core} does not have.`);
+  }
+  return vars as Record<string, tf.Variable>;
 }
 
 /**
@@ -50,11 +57,11 @@ function deserializeWithoutInit(modelTopology: object): tfl.LayersModel {
   if (!entry || !(entry[0] === (tfl.LayersModel as unknown) || entry[0].prototype instanceof tfl.LayersModel)) {
     throw new InputError(`The topology's class ${JSON.stringify(topology.className)} is not a tfjs-layers model class (Sequential, Model, Functional).`);
   }
-  const before = variableNames();
+  const before = new Set(Object.keys(registeredVariables()));
   try {
     return entry[1](entry[0], topology.config, {}, true) as tfl.LayersModel;
   } catch (err) {
-    const vars = tf.engine().state.registeredVariables;
+    const vars = registeredVariables();
     for (const name of Object.keys(vars)) if (!before.has(name)) vars[name].dispose();
     throw new InputError(`The topology does not build a model: ${(err as Error).message}`);
   }

@@ -78,11 +78,10 @@ function checkAgainstModel(name: string, q: QuantizedWeight, raw: Uint8Array, sh
   const kernel = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const picks = new Set(Array.from({ length: Math.min(CHECKED_ROWS, rows) }, (_, i) => Math.round((i * (rows - 1)) / Math.max(1, CHECKED_ROWS - 1))));
   for (const r of picks) {
-    const w = row(q, r, cols);
+    const w = new Uint32Array(row(q, r, cols).buffer); // the row's float32 bits
     for (let c = 0; c < cols; c++) {
-      // W[r, c] is kernel element (c, r) of the [in, out] = [cols, rows] row-major layout; compare bits.
-      const k = kernel.getUint32((c * rows + r) * 4, true);
-      if (k !== new Uint32Array(w.buffer, c * 4, 1)[0]) throw mismatch();
+      // W[r, c] is kernel element (c, r) of the [in, out] = [cols, rows] row-major layout.
+      if (kernel.getUint32((c * rows + r) * 4, true) !== w[c]) throw mismatch();
     }
   }
 }
