@@ -17,7 +17,7 @@ import {selectBackend} from '../adapters/backend/select_backend.ts';
 import {quantizeModel} from '../adapters/quantize/quantize_model.ts';
 import type {QuantizationReport} from '../adapters/quantize/report.ts';
 import type {QuantMethod, OutlierOptions} from '../plugins/quantease/types.ts';
-import {sam} from '../plugins/sam/index.ts';
+import {sam} from '../adapters/fit/index.ts';
 import {parseArgs, isMain, runMain} from './lib/args.ts';
 import {
   buildCharLM, disposeWindows, evaluationWindows, perplexity, sampleWindows, type CharLMOptions, type Windows,

@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {selectBackend} from '../adapters/backend/select_backend.ts';
-import {sam} from '../plugins/sam/index.ts';
+import {sam} from '../adapters/fit/index.ts';
 import {isMain, parseArgs, runMain} from './lib/args.ts';
 import {Rng} from './lib/rng.ts';
 import {consoleTable} from './lib/report_writer.ts';

@@ -11,7 +11,7 @@ import {selectBackend} from '../adapters/backend/select_backend.ts';
 import {quantizeOnTrainEnd} from '../adapters/quantize/node_entry.ts';
 import {formatReport} from '../adapters/quantize/report.ts';
 import {loadQuantized} from '../adapters/io/load_quantized.ts';
-import {sam} from '../plugins/sam/index.ts';
+import {sam} from '../adapters/fit/index.ts';
 import {parseArgs, isMain, runMain} from './lib/args.ts';
 import {buildCharLM, disposeWindows, evaluationWindows, perplexity, sampleWindows} from './lib/char_lm.ts';
 import {loadMobyDick} from './lib/data/moby_dick.ts';

@@ -7,6 +7,10 @@
  *
  * Tensors passed by the caller are never disposed; tensors yielded by a dataset are consumed
  * (disposed after use), as tf.data consumers do.
+ *
+ * `maxBatches` caps the batches taken from the source (an endless dataset, e.g. `ds.repeat()`,
+ * needs it: one whose `size` is Infinity is refused without it). Between batches the source
+ * yields to the event loop (a macrotask), so timers, I/O and progress output keep running.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
@@ -84,6 +88,26 @@ function elementTensors(value: unknown, model: tfl.LayersModel): tf.Tensor[] {
   });
 }
 
+/**
+ * Waits for one macrotask (setImmediate in Node, a MessageChannel message in browsers), so other
+ * work queued on the event loop runs between calibration batches.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  const g = globalThis as { setImmediate?: (f: () => void) => void };
+  if (typeof g.setImmediate === 'function') return new Promise((resolve) => g.setImmediate!(resolve));
+  if (typeof MessageChannel === 'function') {
+    return new Promise((resolve) => {
+      const ch = new MessageChannel();
+      ch.port1.onmessage = () => {
+        ch.port1.close();
+        resolve();
+      };
+      ch.port2.postMessage(null);
+    });
+  }
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 /** A re-iterable source of calibration batches for one model. */
 export interface CalibrationSource {
   /** Calls `fn` on every batch (one tensor per model input); the batch is disposed after fn returns. */
@@ -94,7 +118,7 @@ export interface CalibrationSource {
  * Validates calibration against the model's inputs and returns a re-iterable batch source.
  * Throws InputError for an empty set, a wrong number of inputs or a shape mismatch.
  */
-export function calibrationSource(calibration: Calibration, model: tfl.LayersModel, batchSize: number): CalibrationSource {
+export function calibrationSource(calibration: Calibration, model: tfl.LayersModel, batchSize: number, maxBatches = Infinity): CalibrationSource {
   if (calibration instanceof tf.Tensor || Array.isArray(calibration)) {
     const tensors = checkBatch(calibration instanceof tf.Tensor ? [calibration] : calibration, model, 'tensor');
     const n = tensors[0].shape[0];
@@ -104,8 +128,10 @@ export function calibrationSource(calibration: Calibration, model: tfl.LayersMod
     }
     return {
       async forEachBatch(fn) {
-        for (let start = 0; start < n; start += batchSize) {
-          const size = Math.min(batchSize, n - start);
+        const end = Math.min(n, maxBatches * batchSize);
+        for (let start = 0; start < end; start += batchSize) {
+          if (start > 0) await yieldToEventLoop();
+          const size = Math.min(batchSize, end - start);
           const batch = tensors.map((t) => tf.slice(t, start, size)); // [size, ...inputShape]
           try {
             await fn(batch);
@@ -113,16 +139,24 @@ export function calibrationSource(calibration: Calibration, model: tfl.LayersMod
             tf.dispose(batch);
           }
         }
-        return n;
+        return end;
       },
     };
   }
   if (isDatasetLike(calibration)) {
+    const size = (calibration as { size?: unknown }).size;
+    if (size === Infinity && maxBatches === Infinity) {
+      throw new InputError(
+        'The calibration dataset is endless (its size is Infinity, e.g. after repeat()): pass `maxBatches` ' +
+          '(e.g. maxBatches: 32) or take a finite part of it (dataset.take(n)).',
+      );
+    }
     return {
       async forEachBatch(fn) {
         const it = await calibration.iterator();
         let rows = 0;
-        for (let index = 0; ; index++) {
+        for (let index = 0; index < maxBatches; index++) {
+          if (index > 0) await yieldToEventLoop();
           const r = await it.next();
           if (r.done) break;
           const batch = elementTensors(r.value, model);

@@ -12,9 +12,9 @@
  *           so X W^T equals the conv output.
  *   Conv1D  input [b, t, cin]        -> X [b*ot, k*cin], column i*cin + ch, likewise.
  *
- * Sequential quantization: the inputs of a layer are computed by a sub-model from model.inputs to
- * the layer's input, which shares the working model's layers, so the layers already quantized
- * before it (their new weights already set in the working copy) are the ones used.
+ * Where the inputs come from: quantizeModel propagates the calibration set through the graph once
+ * (propagate.ts) and hands each layer its input batches here (addLayerInput). captureCovariance,
+ * a sub-model from model.inputs to the layer per call, is kept as the reference implementation.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -182,6 +182,31 @@ export function layerInputFunction(model: tfl.LayersModel, layer: tfl.layers.Lay
 }
 
 /**
+ * Adds one batch of a layer's input activations x to the accumulator: rows X (activationRows),
+ * S += X^T X. The accumulator checks the rows are finite (one read-back per batch); its error is
+ * re-raised naming the layer. x is not disposed.
+ */
+export function addLayerInput(layer: tfl.layers.Layer, x: tf.Tensor, accumulator: CovarianceLike): void {
+  const rows = tf.tidy(() => activationRows(layer, x));
+  try {
+    accumulator.add(rows);
+  } catch (err) {
+    if (err instanceof InputError && /NaN|Inf/.test(err.message)) {
+      throw new InputError(
+        `The inputs of layer ${layer.name} contain NaN or infinite values on the calibration set ` +
+          `(check the calibration data and the layers before it). ${err.message}`,
+      );
+    }
+    throw err;
+  } finally {
+    rows.dispose();
+  }
+}
+
+/**
+ * The per-layer sub-model capture (quadratic in depth when used for every layer: layer k costs k
+ * forwards per batch). quantizeModel propagates once instead (propagate.ts); this stays as the
+ * independent reference its tests and `bench:quantize-model` compare against.
  * Streams the calibration set through the working model up to `layer` and accumulates S = X^T X.
  * Throws InputError when an activation is NaN or infinite. The caller owns the returned accumulator.
  */
@@ -193,18 +218,11 @@ export async function captureCovariance(
 ): Promise<CovarianceLike> {
   const forward = layerInputFunction(model, layer);
   await source.forEachBatch((batch) => {
-    const rows = tf.tidy(() => activationRows(layer, forward(batch)));
+    const x = forward(batch);
     try {
-      const bad = tf.tidy(() => tf.logicalNot(tf.all(tf.isFinite(rows))).dataSync()[0]);
-      if (bad) {
-        throw new InputError(
-          `The inputs of layer ${layer.name} contain NaN or infinite values on the calibration set ` +
-            `(check the calibration data and the layers before it).`,
-        );
-      }
-      accumulator.add(rows);
+      addLayerInput(layer, x, accumulator);
     } finally {
-      rows.dispose();
+      x.dispose();
     }
   });
   return accumulator;

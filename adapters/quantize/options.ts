@@ -3,7 +3,7 @@
  * QuantizeLayerOptions (plugins/quantease/types.ts) plus the model-level ones below.
  */
 import type { QuantizeLayerOptions } from '../../plugins/quantease/types.ts';
-import { checkBoolean, checkInteger, optionFail, rejectUnknownKeys } from '../../plugins/core/validate.ts';
+import { checkBoolean, checkFiniteNumber, checkInteger, optionFail, rejectUnknownKeys } from '../../plugins/core/validate.ts';
 import { resolveQuantizeOptions } from '../../plugins/quantease/quantize_layer.ts';
 import type { ProgressEvent } from './progress.ts';
 
@@ -24,7 +24,32 @@ export interface QuantizeModelOptions extends Omit<QuantizeLayerOptions, 'onProg
   progress?: boolean;
   /** Also run RTN on each layer to report its error beside the chosen method's. Default true. */
   compareRtn?: boolean;
+  /**
+   * Calibrate layer k through the already-quantized layers before it (true, default), or every
+   * layer on the float model's activations in a single pass (false; cheaper, layers independent).
+   */
+  sequential?: boolean;
+  /**
+   * Bytes of activations the sequential pass may keep for the whole calibration set (the live
+   * frontier). Past it, activations are recomputed from the last frontier that fitted.
+   * Default DEFAULT_ACTIVATION_MEMORY_BYTES (2 GiB).
+   */
+  activationMemoryBytes?: number;
+  /** Use at most this many calibration batches (needed for an endless dataset). Default: all. */
+  maxBatches?: number;
+  /**
+   * Threads quantizing the rows of a layer in parallel (Node worker_threads). Default: the number
+   * of cores; 1 = no worker. Browsers always run on the calling thread.
+   */
+  workers?: number;
 }
+
+/**
+ * Default activation budget: 2 GiB. Activations live on the tfjs backend; on wasm they share its
+ * 4 GiB heap with the layers' S matrices and the weights, so half of it at most. On a 24 GB
+ * machine with the cpu/node backend it can be raised freely.
+ */
+export const DEFAULT_ACTIVATION_MEMORY_BYTES = 2 * 2 ** 30;
 
 export const LAYER_OPTION_KEYS = [
   'method', 'bits', 'groupSize', 'symmetric', 'outliers', 'dampening', 'blockSize', 'actOrder',
@@ -33,6 +58,7 @@ export const LAYER_OPTION_KEYS = [
 
 export const MODEL_OPTION_KEYS = [
   ...LAYER_OPTION_KEYS, 'include', 'exclude', 'inPlace', 'batchSize', 'onProgress', 'progress', 'compareRtn',
+  'sequential', 'activationMemoryBytes', 'maxBatches', 'workers',
 ] as const;
 
 export interface ResolvedModelOptions {
@@ -44,6 +70,11 @@ export interface ResolvedModelOptions {
   onProgress?: (e: ProgressEvent) => void;
   progress: boolean;
   compareRtn: boolean;
+  sequential: boolean;
+  activationMemoryBytes: number;
+  maxBatches: number;
+  /** null = the number of cores, decided when the work starts. */
+  workers: number | null;
 }
 
 function toRegExp(name: string, p: unknown): RegExp {
@@ -78,6 +109,10 @@ export function resolveModelOptions(options: QuantizeModelOptions = {}): Resolve
     onProgress: onProgress as ResolvedModelOptions['onProgress'],
     progress: o.progress === undefined ? false : checkBoolean('progress', o.progress),
     compareRtn: o.compareRtn === undefined ? true : checkBoolean('compareRtn', o.compareRtn),
+    sequential: o.sequential === undefined ? true : checkBoolean('sequential', o.sequential),
+    activationMemoryBytes: o.activationMemoryBytes === undefined ? DEFAULT_ACTIVATION_MEMORY_BYTES : checkFiniteNumber('activationMemoryBytes', o.activationMemoryBytes, 0),
+    maxBatches: o.maxBatches === undefined ? Infinity : checkInteger('maxBatches', o.maxBatches, 1),
+    workers: o.workers === undefined ? null : checkInteger('workers', o.workers, 1, 256),
   };
 }
 

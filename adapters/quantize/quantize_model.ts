@@ -33,7 +33,11 @@ export type { QuantizeModelResult } from './run_quantize.ts';
  * whole-row grid, asymmetric, no outliers, ...), `include`/`exclude` layer-name patterns (all /
  * none), `inPlace` (false: the input model is never modified and a new model is returned),
  * `batchSize` (128 rows per forward pass), `onProgress`, `progress` (false; true draws a bar on a
- * terminal), `compareRtn` (true).
+ * terminal), `compareRtn` (true), `sequential` (true: each layer calibrated through the quantized
+ * layers before it; false: all on the float model in one pass), `activationMemoryBytes` (2 GiB of
+ * kept activations before recomputing from a checkpoint), `maxBatches` (all; needed for an endless
+ * dataset), `workers` (the number of cores in Node; 1 in browsers). The calibration set runs
+ * through every layer once per batch (adapters/quantize/propagate.ts).
  *
  * Throws OptionError on bad options and InputError on an empty calibration set, a calibration
  * shape that does not match the model inputs, or NaN/Inf activations; then nothing is modified

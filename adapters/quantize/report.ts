@@ -39,6 +39,16 @@ export interface QuantizationReport {
     /** float32Bytes / packedBytes */
     ratio: number;
     milliseconds: number;
+    /** Layer forwards run on calibration batches (one node on one batch), recomputations included. */
+    forwards?: number;
+    /** Of those, forwards run again from a checkpoint because the activations did not fit `activationMemoryBytes`. */
+    recomputedForwards?: number;
+    /** Largest number of bytes of calibration activations held at once. */
+    peakActivationBytes?: number;
+    /** Threads that quantized rows (1 = the calling thread only). */
+    workers?: number;
+    /** Whether layers were calibrated through the already-quantized layers before them. */
+    sequential?: boolean;
   };
 }
 
@@ -63,5 +73,9 @@ export function formatReport(report: QuantizationReport): string {
   const t = report.totals;
   const total = `\n${t.quantizedLayers} layer(s) quantized in ${(t.milliseconds / 1000).toFixed(2)} s; ` +
     `weights ${kb(t.float32Bytes)} KiB float32 -> ${kb(t.packedBytes)} KiB packed (${t.ratio.toFixed(2)}x smaller).`;
-  return [head, rule, ...rows].join('\n') + '\n' + total;
+  const capture = t.forwards === undefined ? '' :
+    `\ncalibration: ${t.forwards} layer forwards (${t.recomputedForwards ?? 0} recomputed), ` +
+    `peak activations ${((t.peakActivationBytes ?? 0) / 2 ** 20).toFixed(1)} MiB, ${t.sequential === false ? 'one pass on the float model' : 'sequential'}; ` +
+    `${t.workers ?? 1} worker(s).`;
+  return [head, rule, ...rows].join('\n') + '\n' + total + capture;
 }

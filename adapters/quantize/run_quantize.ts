@@ -1,11 +1,14 @@
 /**
  * The model-level hook's procedure, with the layer quantizer passed in (quantize_model.ts binds
- * the real one). For each quantizable layer in topological order (model.layers):
+ * the real one). For each quantizable layer in topological order (graph_plan.ts):
  *
- *   1. stream the calibration set through the working copy up to the layer: S = X^T X
- *   2. W = kernel as [out, in]; quantize (and RTN for the report)
+ *   1. advance the calibration set's activations through the working copy to the layer's input
+ *      (propagate.ts: every layer runs once per batch) and accumulate S = X^T X
+ *   2. W = kernel as [out, in]; quantize (and RTN for the report), rows split over `workers`
  *   3. write dequant(codes, grid, outliers) back as the kernel of the working copy, so the next
  *      layers see the quantized outputs (sequential quantization)
+ *
+ * With `sequential: false`, step 1 is one pass over the float model for all layers, then 2 and 3.
  *
  * The input model is never touched while this runs: all the work happens on a copy. With
  * `inPlace`, the new kernels are copied into the input model only once every layer succeeded.
@@ -19,7 +22,10 @@ import { dequantize } from '../../plugins/quantease/dequantize.ts';
 import { affineByteLength, type QuantizedPayload, type QuantizedWeight } from '../io/format.ts';
 import { problemDataToKernelData, problemShape } from '../io/layout.ts';
 import { calibrationSource, type Calibration } from './calibration.ts';
-import { captureCovariance, type CovarianceLike } from './capture.ts';
+import { addLayerInput, captureCovariance, type CovarianceLike } from './capture.ts';
+import { buildPlan, forwardsPerBatch, type PlanTarget } from './graph_plan.ts';
+import { Propagator, type PropagationStats } from './propagate.ts';
+import { openQuantizer, type LayerQuantizerHandle } from './parallel_quantizer.ts';
 import { backendMemoryLimit, checkLayerMemory } from './memory.ts';
 import { isQuantizable, kernelToProblem, skipReason } from './layer_problems.ts';
 import { resolveModelOptions, type QuantizeModelOptions } from './options.ts';
@@ -50,6 +56,24 @@ function isLayersModel(m: unknown): m is tfl.LayersModel {
   return m instanceof tfl.LayersModel || (typeof m === 'object' && m !== null && Array.isArray((m as tfl.LayersModel).layers) && Array.isArray((m as tfl.LayersModel).inputs));
 }
 
+/**
+ * Disposes the working copy after a failure, including the weights of shared layers, which
+ * LayersModel.dispose keeps (tfjs counts one reference per call of the layer).
+ */
+function disposeWorkingCopy(working: tfl.LayersModel): void {
+  working.dispose();
+  for (const layer of working.layers) {
+    for (const w of layer.weights) {
+      try {
+        const v = w.read();
+        if (!v.isDisposed) v.dispose();
+      } catch {
+        // already disposed by working.dispose()
+      }
+    }
+  }
+}
+
 /** What quantizeModel returns: the quantized model, the report (JSON) and the codes to pack. */
 export interface QuantizeModelResult {
   model: tfl.LayersModel;
@@ -58,19 +82,26 @@ export interface QuantizeModelResult {
   payload: QuantizedPayload;
 }
 
+/**
+ * How calibration inputs are captured. 'propagate' (what quantizeModel does); 'submodel' is the
+ * former per-layer sub-model path (quadratic in depth), kept callable for tests and benchmarks.
+ */
+export type CaptureStrategy = 'propagate' | 'submodel';
+
 export async function runQuantizeModel(
   model: tfl.LayersModel,
   calibration: Calibration,
   options: QuantizeModelOptions | undefined,
   quantizeLayer: LayerQuantizer,
   makeAccumulator: AccumulatorFactory,
+  capture: CaptureStrategy = 'propagate',
 ): Promise<QuantizeModelResult> {
   const opts = resolveModelOptions(options);
   if (!isLayersModel(model)) {
     throw new InputError(`\`model\` must be a tfjs-layers LayersModel (Sequential or functional). Received: ${describeValue(model)}.`);
   }
   // Validates tensors against model.inputs now; datasets are checked element by element.
-  calibrationSource(calibration, model, opts.batchSize);
+  calibrationSource(calibration, model, opts.batchSize, opts.maxBatches);
   const bar = opts.progress ? progressBar() : () => {};
   const emit = (e: ProgressEvent) => {
     opts.onProgress?.(e);
@@ -79,46 +110,59 @@ export async function runQuantizeModel(
   const started = performance.now();
   const working = await cloneModel(model);
   const newKernels = new Map<string, tf.Tensor>(); // layer name -> kernel [..., out]
-  const layers: LayerReport[] = [];
+  const reports = new Map<tfl.layers.Layer, LayerReport>();
   const quantized = new Map<string, QuantizedWeight>();
+  const flow: PropagationStats = { forwards: 0, recomputedForwards: 0, peakActivationBytes: 0 };
+  let propagator: Propagator | undefined;
+  let quantizer: LayerQuantizerHandle | undefined;
+  const accumulators: CovarianceLike[] = [];
+  let withWeights: tfl.layers.Layer[] = [];
   try {
-    const source = calibrationSource(calibration, working, opts.batchSize);
-    const withWeights = working.layers.filter((l) => l.weights.length > 0);
+    let batches = 0;
+    const counted = calibrationSource(calibration, working, opts.batchSize, opts.maxBatches);
+    const source: typeof counted = {
+      forEachBatch: (fn) => counted.forEachBatch((batch) => {
+        batches++;
+        return fn(batch);
+      }),
+    };
+    withWeights = working.layers.filter((l) => l.weights.length > 0);
     const selected = (l: tfl.layers.Layer) =>
       (opts.include === null || opts.include.some((r) => r.test(l.name))) && !opts.exclude.some((r) => r.test(l.name));
     const todo = withWeights.filter((l) => isQuantizable(l) && selected(l));
     // Before any work: refuse, with the fix, a layer whose S [in, in] cannot fit in the backend's
-    // memory (wasm fails silently past its 4 GiB heap).
+    // memory (wasm fails silently past its 4 GiB heap). Without `sequential`, all S live at once.
+    let pending = 0;
     for (const layer of todo) {
       const [, inDim] = problemShape(kernelOf(layer).shape as number[]);
-      checkLayerMemory(layer.name, inDim, tf.memory().numBytes, backendMemoryLimit(tf.getBackend()), tf.getBackend());
+      checkLayerMemory(layer.name, inDim, tf.memory().numBytes + pending, backendMemoryLimit(tf.getBackend()), tf.getBackend());
+      if (!opts.sequential) pending += 4 * inDim * inDim;
     }
-    let done = 0;
     for (const layer of withWeights) {
+      if (todo.includes(layer)) continue;
+      const reason = isQuantizable(layer) ? 'excluded by include/exclude' : skipReason(layer);
       const bytes = weightBytes(layer);
-      const base = { name: layer.name, className: layer.getClassName(), float32Bytes: bytes };
-      if (!todo.includes(layer)) {
-        const reason = isQuantizable(layer) ? 'excluded by include/exclude' : skipReason(layer);
-        layers.push({ ...base, status: 'skipped', reason, milliseconds: 0, packedBytes: bytes });
-        continue;
-      }
-      const t0 = performance.now();
+      reports.set(layer, { name: layer.name, className: layer.getClassName(), float32Bytes: bytes, status: 'skipped', reason, milliseconds: 0, packedBytes: bytes });
+    }
+    const plan = buildPlan(working, todo);
+    quantizer = await openQuantizer(quantizeLayer, opts.workers);
+    let done = 0;
+    /** Quantizes one layer from its filled accumulator and writes the new kernel into `working`. */
+    const quantizeOne = async (layer: tfl.layers.Layer, acc: CovarianceLike, t0: number): Promise<void> => {
+      const bytes = weightBytes(layer);
       const kernel = kernelOf(layer);
       const shape = kernel.shape as number[];
       const [out, inDim] = problemShape(shape);
-      emit({ done, total: todo.length, layer: layer.name, stage: 'capture' });
-      const acc = makeAccumulator(inDim);
       let weight: tf.Tensor2D | undefined;
       let sigma: tf.Tensor2D | undefined;
       let result: QuantizedLayer | undefined;
       try {
-        await captureCovariance(working, layer, source, acc);
         const rows = acc.count;
         sigma = acc.sigma(); // [in, in]
         acc.dispose(); // the running sum is no longer needed: one [in, in] copy at a time
         weight = kernelToProblem(kernel.read()); // [out, in]
         emit({ done, total: todo.length, layer: layer.name, stage: 'quantize' });
-        result = await quantizeLayer({ weight, sigma }, opts.layer);
+        result = await quantizer!.quantize({ weight, sigma }, opts.layer);
         let rtnError = result.stats.method === 'rtn' ? result.stats.relativeError : undefined;
         if (opts.compareRtn && rtnError === undefined) {
           const rtn = await quantizeLayer({ weight, sigma }, { method: 'rtn', bits: opts.layer.bits, groupSize: opts.layer.groupSize, symmetric: opts.layer.symmetric });
@@ -132,8 +176,10 @@ export async function runQuantizeModel(
         setKernel(kernel, newKernel); // later layers now see this layer quantized
         quantized.set(kernel.originalName, q);
         const k = result.outliers?.indices.length ?? 0;
-        layers.push({
-          ...base,
+        reports.set(layer, {
+          name: layer.name,
+          className: layer.getClassName(),
+          float32Bytes: bytes,
           status: 'quantized',
           method: result.stats.method,
           bits: result.grid.bits,
@@ -155,12 +201,51 @@ export async function runQuantizeModel(
       }
       done++;
       emit({ done, total: todo.length, layer: layer.name, stage: done === todo.length ? 'done' : 'quantized' });
+    };
+    const newAccumulator = (target: PlanTarget): CovarianceLike => {
+      const acc = makeAccumulator(problemShape(kernelOf(target.layer).shape as number[])[1]);
+      accumulators.push(acc);
+      return acc;
+    };
+    if (capture === 'submodel') {
+      for (const target of plan.targets) {
+        const t0 = performance.now();
+        emit({ done, total: todo.length, layer: target.layer.name, stage: 'capture' });
+        const acc = newAccumulator(target);
+        const before = batches;
+        await captureCovariance(working, target.layer, source, acc);
+        flow.forwards += forwardsPerBatch(buildPlan(working, [target.layer])) * (batches - before);
+        await quantizeOne(target.layer, acc, t0);
+      }
+    } else if (opts.sequential) {
+      propagator = new Propagator(plan, source, opts.activationMemoryBytes);
+      for (const target of plan.targets) {
+        const t0 = performance.now();
+        emit({ done, total: todo.length, layer: target.layer.name, stage: 'capture' });
+        const acc = newAccumulator(target);
+        await propagator.visit(target, (x) => addLayerInput(target.layer, x, acc));
+        await quantizeOne(target.layer, acc, t0);
+      }
+    } else {
+      propagator = new Propagator(plan, source, opts.activationMemoryBytes);
+      const t0 = performance.now();
+      emit({ done, total: todo.length, layer: plan.targets[0]?.layer.name ?? '', stage: 'capture' });
+      const accs = plan.targets.map((t) => newAccumulator(t));
+      if (plan.targets.length > 0) await propagator.visitAll((k, x) => addLayerInput(plan.targets[k].layer, x, accs[k]));
+      const share = (performance.now() - t0) / Math.max(1, plan.targets.length); // capture time split evenly
+      for (const [k, target] of plan.targets.entries()) await quantizeOne(target.layer, accs[k], performance.now() - share);
     }
+    if (propagator) Object.assign(flow, propagator.stats);
   } catch (err) {
     tf.dispose([...newKernels.values()]);
-    working.dispose();
+    disposeWorkingCopy(working);
     throw err;
+  } finally {
+    propagator?.dispose();
+    for (const acc of accumulators) acc.dispose();
+    await quantizer?.close();
   }
+  const layers = withWeights.map((l) => reports.get(l)!);
   const float32Bytes = layers.reduce((a, l) => a + l.float32Bytes, 0);
   const packedBytes = layers.reduce((a, l) => a + l.packedBytes, 0);
   const report: QuantizationReport = {
@@ -171,6 +256,11 @@ export async function runQuantizeModel(
       packedBytes,
       ratio: packedBytes > 0 ? float32Bytes / packedBytes : 1,
       milliseconds: performance.now() - started,
+      forwards: flow.forwards,
+      recomputedForwards: flow.recomputedForwards,
+      peakActivationBytes: flow.peakActivationBytes,
+      workers: quantizer?.workers ?? 1,
+      sequential: opts.sequential,
     },
   };
   if (!opts.inPlace) {

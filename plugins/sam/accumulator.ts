@@ -16,12 +16,17 @@ export class GradientAccumulator {
   /** Variable list of the first add(), reused for the base update. */
   varList: tf.Variable[] | undefined;
 
-  /** Adds `weight * grads` (takes ownership of the gradient tensors). */
+  /**
+   * Adds `weight * grads` (takes ownership of the gradient tensors). What it holds is kept
+   * (tf.keep): each add may run inside its own engine scope (the fit integration scopes every
+   * micro-batch), and the sums must outlive it; take() and clear() dispose them.
+   */
   add(grads: tf.NamedTensorMap, weight: number, varList?: tf.Variable[]): void {
     if (this.count === 0) this.varList = varList;
     this.count += 1;
     this.total += weight;
     if (this.count === 1) {
+      for (const g of Object.values(grads)) if (g != null) tf.keep(g);
       this.single = grads;
       this.singleWeight = weight;
       return;
@@ -77,7 +82,7 @@ export class GradientAccumulator {
 
   private scaled(grads: tf.NamedTensorMap, weight: number): Map<string, tf.Tensor> {
     const out = new Map<string, tf.Tensor>();
-    for (const [name, g] of Object.entries(grads)) if (g != null) out.set(name, tf.mul(g, weight));
+    for (const [name, g] of Object.entries(grads)) if (g != null) out.set(name, tf.keep(tf.mul(g, weight)));
     return out;
   }
 

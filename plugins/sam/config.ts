@@ -4,19 +4,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { OptionError, describeValue } from '../core/errors.ts';
-import { checkBoolean, checkFiniteNumber, checkInteger, checkOneOf, optionFail, rejectUnknownKeys } from '../core/validate.ts';
+import { checkBoolean, checkFiniteNumber, checkInteger, checkOneOf, rejectUnknownKeys } from '../core/validate.ts';
 
 /** What to do with variables the loss closure writes (BatchNorm moving statistics) on the perturbed pass. */
 export type BatchNormStatistics = 'first' | 'both';
-
-/**
- * A tfjs-layers LayersModel or Sequential, typed structurally so that plugins/ does not depend on
- * tfjs-layers (its `makeTrainFunction` is protected, so it is checked at run time).
- */
-export interface ModelLike {
-  compile: unknown;
-  trainOnBatch: unknown;
-}
 
 /** Options of `sam(base, config)`. */
 export interface SAMConfig {
@@ -39,11 +30,9 @@ export interface SAMConfig {
    * only the update of the unperturbed pass. 'both': keep the updates of both passes.
    */
   batchNormStatistics?: BatchNormStatistics;
-  /** tfjs-layers model for mSAM under fit / fitDataset / trainOnBatch. Never serialized. */
-  model?: ModelLike | null;
 }
 
-/** Every option resolved to its value (model excluded). */
+/** Every option resolved to its value. */
 export interface ResolvedSAMConfig {
   rho: number;
   adaptive: boolean;
@@ -67,7 +56,7 @@ export const SAM_DEFAULTS: Readonly<ResolvedSAMConfig> = Object.freeze({
 });
 
 export const SAM_OPTION_KEYS = [
-  'rho', 'adaptive', 'eta', 'epsilon', 'microBatches', 'interval', 'clipNorm', 'batchNormStatistics', 'model',
+  'rho', 'adaptive', 'eta', 'epsilon', 'microBatches', 'interval', 'clipNorm', 'batchNormStatistics',
 ] as const;
 
 /** Validates `config` and fills in the defaults. Throws an OptionError on the first bad option. */
@@ -76,10 +65,6 @@ export function resolveSamConfig(config: SAMConfig | undefined): ResolvedSAMConf
   const c = config ?? {};
   const pick = <K extends keyof ResolvedSAMConfig>(k: K): unknown => (c[k] === undefined ? SAM_DEFAULTS[k] : c[k]);
   const clipNorm = pick('clipNorm');
-  const model = c.model;
-  if (model !== undefined && model !== null && (typeof model !== 'object' || typeof (model as { makeTrainFunction?: unknown }).makeTrainFunction !== 'function')) {
-    optionFail('model', model, 'a tfjs-layers LayersModel or Sequential (or omitted)');
-  }
   return {
     rho: checkFiniteNumber('rho', pick('rho'), 0),
     adaptive: checkBoolean('adaptive', pick('adaptive')),

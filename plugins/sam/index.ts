@@ -1,11 +1,13 @@
 /**
- * SAM / ASAM / mSAM for TensorFlow.js. `sam(base, config)` wraps any tf.Optimizer.
+ * SAM / ASAM / mSAM for TensorFlow.js, the pure optimizer: `sam(base, config)` wraps any
+ * tf.Optimizer. It imports nothing from tfjs-layers; the model.fit integration (mSAM under fit,
+ * the `model` option) lives in adapters/fit, whose `sam()` is the package entry
+ * 'tfjs-sam-quantease/sam'.
  *
  * @example
- * // SAM under model.fit: the whole change is the optimizer.
- * model.compile({optimizer: sam(tf.train.adam(1e-3), {rho: 0.05}), loss: 'categoricalCrossentropy'});
- * // mSAM under model.fit: pass the model so the batch can be split.
- * model.compile({optimizer: sam(tf.train.adam(1e-3), {microBatches: 4, model}), loss: 'meanSquaredError'});
+ * // Custom loop: SAM on a loss closure, mSAM on a batch it can split.
+ * const opt = sam(tf.train.adam(1e-3), {rho: 0.05, microBatches: 4});
+ * opt.minimizeOnBatch((x, y) => tf.losses.meanSquaredError(y, net(x)), xs, ys);
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { SAMConfig } from './config.ts';
@@ -16,7 +18,8 @@ export function sam(base: tf.Optimizer, config?: SAMConfig): SAMOptimizer {
   return new SAMOptimizer(base, config);
 }
 
-export { SAMOptimizer, type BatchLossFn } from './sam_optimizer.ts';
-export { SAM_DEFAULTS, resolveSamConfig, type SAMConfig, type ResolvedSAMConfig, type BatchNormStatistics } from './config.ts';
+export { SAMOptimizer, type BatchLossFn, type SliceStepOptions } from './sam_optimizer.ts';
+export { SAM_DEFAULTS, SAM_OPTION_KEYS, resolveSamConfig, type SAMConfig, type ResolvedSAMConfig, type BatchNormStatistics } from './config.ts';
 export { samPerturbation, asamPerturbation, asamScale, perturbation } from './perturbation.ts';
 export { samGradients, plainGradients } from './sam_step.ts';
+export { TfjsInternalsError } from './engine_contact.ts';

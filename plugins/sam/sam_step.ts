@@ -10,17 +10,12 @@
  * The perturbed pass leaves nothing behind but its gradient:
  * - tensors the closure `keep`s on that pass (tfjs-layers' train function keeps one scalar per
  *   metric on every call) are disposed, so the metrics reported are those at w and nothing leaks;
- * - with batchNormStatistics = 'first', variables the closure writes (BatchNorm moving mean and
- *   variance) get back the values the unperturbed pass left; 'both' keeps both updates.
+ * - the variables in `restore` that the unperturbed pass wrote (BatchNorm moving mean and variance)
+ *   get back the values that pass left. The caller decides the list (see SAMOptimizer).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { BatchNormStatistics } from './config.ts';
+import { engineInternals, registeredVariable, runDisposingKept, variableGrads } from './engine_contact.ts';
 import { perturbation, type PerturbationOptions } from './perturbation.ts';
-
-/** Options of one SAM gradient. */
-export interface SamStepOptions extends PerturbationOptions {
-  batchNormStatistics: BatchNormStatistics;
-}
 
 /** Loss value and gradients by variable name (null for non-trainable variables of varList, as tf.variableGrads). */
 export interface GradientResult {
@@ -28,27 +23,41 @@ export interface GradientResult {
   grads: tf.NamedTensorMap;
 }
 
-/** Plain gradient at w: tf.variableGrads, named here so the optimizer reads symmetrically. */
-export function plainGradients(f: () => tf.Scalar, varList?: tf.Variable[]): GradientResult {
-  return tf.variableGrads(f, varList) as GradientResult;
+/**
+ * Plain gradient at w: tf.variableGrads, except that nothing leaks when f throws. With
+ * `collectKept`, the tensors f keeps are also pushed there (so a failed step can dispose them).
+ */
+export function plainGradients(f: () => tf.Scalar, varList?: tf.Variable[], collectKept?: tf.Tensor[]): GradientResult {
+  return variableGrads(collectKept ? () => runDisposingKept(f, collectKept) : f, varList);
 }
 
 /**
  * The SAM gradient g_sam of f at the current weights, and f's value at w (not at w + eps).
  * With rho = 0 this is exactly tf.variableGrads(f, varList): no second pass.
+ * `restore`: variables f may write as a side effect whose unperturbed-pass values must survive
+ * (empty: keep whatever the perturbed pass writes). Only those whose buffer the first pass
+ * replaced are copied (a zero-copy snapshot) and restored. `collectKept`: see plainGradients
+ * (first pass only; what the perturbed pass keeps is always disposed).
  * The caller owns `value` and `grads`. The variables hold w again when this returns (or throws).
  */
-export function samGradients(f: () => tf.Scalar, varList: tf.Variable[] | undefined, options: SamStepOptions): GradientResult {
-  const watched = options.batchNormStatistics === 'first' ? recordSideVariables(varList) : null;
-  const first = plainGradients(f, varList);
+export function samGradients(
+  f: () => tf.Scalar,
+  varList: tf.Variable[] | undefined,
+  options: PerturbationOptions,
+  restore: readonly tf.Variable[] = [],
+  collectKept?: tf.Tensor[],
+): GradientResult {
+  const engine = engineInternals();
+  const before = restore.map((v) => v.dataId);
+  const first = plainGradients(f, varList, collectKept);
   if (options.rho === 0) return first;
 
   const names = Object.keys(first.grads).filter((n) => first.grads[n] != null);
-  const registered = tf.engine().registeredVariables;
-  const vars = names.map((n) => registered[n]);
+  const byName = varList ? new Map(varList.map((v) => [v.name, v])) : null;
+  const vars = names.map((n) => byName?.get(n) ?? registeredVariable(n, engine));
   const grads = names.map((n) => first.grads[n]);
   // Variables the unperturbed pass wrote (moving statistics): those the perturbed pass would write too.
-  const written = watched ? changedSince(watched) : [];
+  const written = restore.filter((v, i) => !v.isDisposed && v.dataId !== before[i]);
 
   const eps = perturbation(grads, vars, options);
   const savedW = vars.map(snapshot);
@@ -57,7 +66,7 @@ export function samGradients(f: () => tf.Scalar, varList: tf.Variable[] | undefi
   tf.dispose(eps);
   let second: GradientResult;
   try {
-    second = plainGradients(discardKept(f), varList);
+    second = variableGrads(() => runDisposingKept(f, undefined, engine), varList, engine);
   } catch (e) {
     first.value.dispose();
     throw e;
@@ -70,51 +79,6 @@ export function samGradients(f: () => tf.Scalar, varList: tf.Variable[] | undefi
   }
   second.value.dispose();
   return { value: first.value, grads: second.grads };
-}
-
-/** The data of every variable that is not optimized (could be written by f as a side effect). */
-function recordSideVariables(varList: tf.Variable[] | undefined): Map<tf.Variable, unknown> {
-  const optimized = varList ? new Set(varList.map((v) => v.name)) : null;
-  const out = new Map<tf.Variable, unknown>();
-  for (const v of Object.values(tf.engine().registeredVariables)) {
-    const isOptimized = optimized ? optimized.has(v.name) : v.trainable;
-    if (!isOptimized) out.set(v, v.dataId);
-  }
-  return out;
-}
-
-/** Variables whose data was replaced (assign) since `recordSideVariables`. Costs no copy. */
-function changedSince(recorded: Map<tf.Variable, unknown>): tf.Variable[] {
-  const out: tf.Variable[] = [];
-  for (const [v, dataId] of recorded) if (!v.isDisposed && v.dataId !== dataId) out.push(v);
-  return out;
-}
-
-interface EngineWithScope {
-  startScope(name?: string): void;
-  endScope(result?: unknown): void;
-  state?: { activeScope?: { track?: tf.Tensor[] } };
-}
-
-/**
- * Wraps f so that tensors it `keep`s are disposed when it returns (its returned loss excepted).
- * tf.keep has no public inverse, so we read the scope's tracked tensors: kept tensors stay in the
- * list of the scope they were created in (tfjs-core Engine.endScope skips them).
- */
-function discardKept(f: () => tf.Scalar): () => tf.Scalar {
-  return () => {
-    const engine = tf.engine() as unknown as EngineWithScope;
-    engine.startScope('samPerturbedPass');
-    let result: tf.Scalar | undefined;
-    try {
-      result = f();
-      return result;
-    } finally {
-      const track = engine.state?.activeScope?.track ?? [];
-      for (const t of track) if (t.kept && t !== result && !t.isDisposed) t.dispose();
-      engine.endScope(result);
-    }
-  };
 }
 
 /**

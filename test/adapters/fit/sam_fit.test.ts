@@ -1,12 +1,14 @@
 /**
  * SAM and mSAM under tfjs-layers' model.fit, fitDataset and trainOnBatch: metrics at w, no leaks,
- * BatchNorm policy, mSAM equal to minimizeOnBatch, save / load and continue.
+ * BatchNorm policy (with and without the fit integration), mSAM equal to minimizeOnBatch, save /
+ * load and continue with no re-attach.
+ * Tests are serial and ordered: the first runs before anything installs the fit integration.
  */
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as tfd from '@tensorflow/tfjs-data';
-import { sam, SAMOptimizer } from '../../../plugins/sam/index.ts';
+import { isSamFitInstalled, sam, SAMOptimizer } from '../../../adapters/fit/index.ts';
 import { close, randomArray, useCpu } from '../../plugins/sam/helpers.ts';
 
 test.before(useCpu);
@@ -48,13 +50,19 @@ function movingStats(m: tfl.LayersModel): number[][] {
   return m.getWeights().filter((_, i) => /moving/.test(m.weights[i].originalName)).map((w) => Array.from(w.dataSync()));
 }
 
-test.serial('fit with BatchNorm and metrics: stats follow the policy, metrics are those at w, no leak over epochs', async (t) => {
+/**
+ * Without the integration SAM runs through minimize() and restores the registered variables the
+ * closure wrote (the custom-loop fallback); with it (`model` given), the model's non-trainable
+ * weights. Both must give the same result.
+ */
+async function batchNormPolicies(t: import('ava').ExecutionContext, integrated: boolean): Promise<void> {
   const x = xData();
   const y = yData();
   for (const policy of ['first', 'both'] as const) {
     const model = mlp({ batchNorm: true });
     const ref = twin(model, { batchNorm: true });
-    model.compile({ optimizer: sam(tf.train.sgd(0.1), { rho: 0.5, batchNormStatistics: policy }), loss: 'meanSquaredError', metrics: ['mae'] });
+    model.compile({ optimizer: sam(tf.train.sgd(0.1), { rho: 0.5, batchNormStatistics: policy, model: integrated ? model : null }), loss: 'meanSquaredError', metrics: ['mae'] });
+    t.is(isSamFitInstalled(model), integrated);
     // Metrics at w: a training-mode forward at w before the step (BatchNorm uses batch statistics).
     const [lossAtW, maeAtW] = tf.tidy(() => {
       const p = ref.apply(x, { training: true }) as tf.Tensor;
@@ -82,7 +90,11 @@ test.serial('fit with BatchNorm and metrics: stats follow the policy, metrics ar
     ref.dispose();
   }
   tf.dispose([x, y]);
-});
+}
+
+test.serial('fit with BatchNorm and metrics, no fit integration: stats follow the policy, metrics at w, no leak', (t) => batchNormPolicies(t, false));
+
+test.serial('fit with BatchNorm and metrics, fit integration (model given): the same', (t) => batchNormPolicies(t, true));
 
 test.serial('loss and metrics reported by fit are those at w (no BatchNorm, large rho)', async (t) => {
   const x = xData();
@@ -95,9 +107,13 @@ test.serial('loss and metrics reported by fit are those at w (no BatchNorm, larg
   const h = await model.fit(x, y, { batchSize: N, epochs: 1, shuffle: false, verbose: 0 });
   t.true(Math.abs((h.history.loss[0] as number) - lossW) < 1e-5);
   t.true(Math.abs((h.history.mse[0] as number) - lossW) < 1e-5);
-  // Validation runs the test function, untouched by SAM.
+  // Validation runs the test function, untouched by SAM: val_loss is the loss of the last 3 rows
+  // at the weights the epoch ended with.
   const hv = await model.fit(x, y, { batchSize: 4, epochs: 1, validationSplit: 0.25, verbose: 0 });
-  t.true(Number.isFinite(hv.history.val_loss[0] as number));
+  const [xv, yv] = [tf.slice(x, [9, 0], [3, IN]), tf.slice(y, [9, 0], [3, 1])];
+  const valLoss = model.evaluate(xv, yv) as tf.Scalar[];
+  t.true(Math.abs((hv.history.val_loss[0] as number) - valLoss[0].dataSync()[0]) < 1e-6);
+  tf.dispose([xv, yv, ...valLoss]);
   model.dispose();
   tf.dispose([x, y]);
 });
@@ -111,7 +127,16 @@ test.serial('mSAM under fit (one line, Sequential and functional) equals minimiz
     // The one-line change: the model is passed so the optimizer can split the batch.
     model.compile({ optimizer: sam(tf.train.sgd(0.1), { rho: 0.3, microBatches: 5, model }), loss: 'meanSquaredError', metrics: ['mae'] });
     const opt = sam(tf.train.sgd(0.1), { rho: 0.3, microBatches: 5 });
-    // 12 rows in 5 micro-batches: sizes [3, 3, 2, 2, 2].
+    // 12 rows in 5 micro-batches: sizes [3, 3, 2, 2, 2]. The mae to report: the size-weighted mean
+    // of each slice's mae at w, from the twin's predictions before the step.
+    const sizes = [3, 3, 2, 2, 2];
+    const absErr = tf.tidy(() => Array.from(tf.abs(tf.sub(ref.predict(x) as tf.Tensor, y)).dataSync()));
+    let maeW = 0;
+    let row = 0;
+    for (const n of sizes) {
+      maeW += (n / N) * (absErr.slice(row, row + n).reduce((a, b) => a + b, 0) / n);
+      row += n;
+    }
     const before = tf.memory().numTensors;
     const out = (await model.trainOnBatch(x, y)) as number[];
     t.is(tf.memory().numTensors, before, 'trainOnBatch leaked');
@@ -121,9 +146,7 @@ test.serial('mSAM under fit (one line, Sequential and functional) equals minimiz
     t.true(Math.abs(out[0] - cost.dataSync()[0]) < 1e-6, 'size-weighted mean loss at w');
     cost.dispose();
     values(model).forEach((v, i) => close(t, v, values(ref)[i], 1e-6, 1e-5, `functional=${functional} weight ${i}`));
-    // mae reported: size-weighted mean of per-slice mae at w = mae over the whole batch at w.
-    const sizes = [3, 3, 2, 2, 2];
-    t.is(sizes.reduce((a, b) => a + b), N);
+    t.true(Math.abs(out[1] - maeW) < 1e-6, `mae ${out[1]} is the size-weighted mean of slice mae at w ${maeW}`);
     model.dispose();
     ref.dispose();
   }
@@ -158,7 +181,7 @@ test.serial('the train function falls back to the original when the model has an
   const y = yData();
   const model = mlp({});
   const ref = twin(model, {});
-  sam(tf.train.sgd(0.1), { microBatches: 3, model }); // installed, but never compiled in
+  sam(tf.train.sgd(0.1), { microBatches: 3, model }); // the integration is installed, but this optimizer is never compiled in
   model.compile({ optimizer: tf.train.sgd(0.1), loss: 'meanSquaredError' });
   ref.compile({ optimizer: tf.train.sgd(0.1), loss: 'meanSquaredError' });
   await model.trainOnBatch(x, y);
@@ -169,24 +192,41 @@ test.serial('the train function falls back to the original when the model has an
   tf.dispose([x, y]);
 });
 
-test.serial('fitDataset works with SAM and mSAM, reports finite metrics and does not leak', async (t) => {
+test.serial('fitDataset with SAM and mSAM equals minimizeOnBatch on the same batches (BatchNorm too) and does not leak', async (t) => {
   const xs = randomArray(N * IN, 31);
   const ys = randomArray(N, 32);
   const rows = Array.from({ length: N }, (_, i) => ({ xs: xs.slice(i * IN, (i + 1) * IN), ys: [ys[i]] }));
   for (const microBatches of [1, 3]) {
     const model = mlp({ batchNorm: true });
-    model.compile({ optimizer: sam(tf.train.adam(0.01), { rho: 0.05, microBatches, model: microBatches > 1 ? model : null }), loss: 'meanSquaredError', metrics: ['mae'] });
+    const ref = twin(model, { batchNorm: true });
+    model.compile({ optimizer: sam(tf.train.adam(0.01), { rho: 0.05, microBatches, model }), loss: 'meanSquaredError', metrics: ['mae'] });
     const ds = tfd.array(rows).map((r) => {
       const row = r as { xs: number[]; ys: number[] };
       return { xs: tf.tensor1d(row.xs), ys: tf.tensor1d(row.ys) };
     }).batch(5);
     const h1 = await model.fitDataset(ds, { epochs: 1, verbose: 0 });
+    // The same epoch by hand: batches of 5, 5, 2 rows; the twin's non-trainable weights restored.
+    const opt = sam(tf.train.adam(0.01), { rho: 0.05, microBatches });
+    const lossFn = (a: tf.Tensor, b: tf.Tensor) => tf.mean(tf.square(tf.sub(ref.apply(a, { training: true }) as tf.Tensor, b))) as tf.Scalar;
+    const vars = ref.trainableWeights.map((w) => w.read() as tf.Variable);
+    const restore = ref.nonTrainableWeights.map((w) => w.read() as tf.Variable);
+    let lossSum = 0;
+    for (const [from, n] of [[0, 5], [5, 5], [10, 2]]) {
+      const bx = tf.tensor2d(xs.slice(from * IN, (from + n) * IN), [n, IN]);
+      const by = tf.tensor2d(ys.slice(from, from + n), [n, 1]);
+      const c = opt.minimizeOnBatch(lossFn, bx, by, true, vars, { restore })!;
+      lossSum += c.dataSync()[0] * n;
+      tf.dispose([bx, by, c]);
+    }
+    values(model).forEach((v, i) => close(t, v, values(ref)[i], 1e-6, 1e-5, `microBatches=${microBatches} weight ${i}`));
+    // fitDataset reports the mean over batches weighted by batch size.
+    t.true(Math.abs((h1.history.loss[0] as number) - lossSum / N) < 1e-5, `microBatches=${microBatches}: epoch loss`);
     const after1 = tf.memory().numTensors;
-    const h3 = await model.fitDataset(ds, { epochs: 3, verbose: 0 });
+    await model.fitDataset(ds, { epochs: 3, verbose: 0 });
     t.is(tf.memory().numTensors, after1, `microBatches=${microBatches}: no leak over 3 epochs`);
-    t.true(Number.isFinite(h1.history.mae[0] as number));
-    t.true((h3.history.loss[2] as number) < (h1.history.loss[0] as number), 'loss decreases');
     model.dispose();
+    ref.dispose();
+    opt.dispose();
   }
 });
 
@@ -216,7 +256,7 @@ test.serial('save with the optimizer, load, continue: same weights as uninterrup
   t.deepEqual(opt.getConfig(), expected, 'every option survives');
   t.deepEqual((straight.optimizer as SAMOptimizer).getConfig(), expected);
   t.is(opt.iterations, 4, 'iteration count restored (2 epochs x 2 batches)');
-  opt.attachModel(loaded); // mSAM under fit needs the model again after loading
+  t.true(isSamFitInstalled(loaded), 'no re-attach: the integration found the loaded model through its class');
   await loaded.fit(x, y, { ...fitArgs, epochs: 2 });
   values(loaded).forEach((v, i) => close(t, v, values(straight)[i], 1e-6, 1e-5, `weight ${i}`));
   straight.dispose();

@@ -23,8 +23,8 @@ const BAD: ReadonlyArray<[string, unknown, unknown, string]> = [
   ['clipNorm 0', 'sgd', { clipNorm: 0 }, '`clipNorm` must be a finite number > 0. Received: clipNorm=0.'],
   ['adaptive not boolean', 'sgd', { adaptive: 1 }, '`adaptive` must be true or false. Received: adaptive=1.'],
   ['batchNormStatistics unknown', 'sgd', { batchNormStatistics: 'last' }, "`batchNormStatistics` must be one of 'first', 'both'. Received: batchNormStatistics=\"last\"."],
-  ['model not a model', 'sgd', { model: {} }, '`model` must be a tfjs-layers LayersModel or Sequential (or omitted). Received: model={}.'],
-  ['unknown key', 'sgd', { lr: 0.1 }, 'Unknown option `lr` for sam(). Allowed options: rho, adaptive, eta, epsilon, microBatches, interval, clipNorm, batchNormStatistics, model.'],
+  ['model is not an option of the pure optimizer', 'sgd', { model: {} }, 'Unknown option `model` for sam(). Allowed options: rho, adaptive, eta, epsilon, microBatches, interval, clipNorm, batchNormStatistics.'],
+  ['unknown key', 'sgd', { lr: 0.1 }, 'Unknown option `lr` for sam(). Allowed options: rho, adaptive, eta, epsilon, microBatches, interval, clipNorm, batchNormStatistics.'],
   ['config not an object', 'sgd', 0.05, 'sam() options must be an object. Received: 0.05.'],
   ['base missing', undefined, {}, '`base` must be a tf.Optimizer, e.g. tf.train.adam(1e-3). Received: base=undefined.'],
   ['base a string', 'adam-string', {}, '`base` must be a tf.Optimizer, e.g. tf.train.adam(1e-3). Received: base="adam".'],
@@ -62,7 +62,7 @@ test('minimize with microBatches > 1 and no batch refuses instead of silently do
   const v = tf.variable(tf.ones([2]), true, 'mb_v');
   const before = tf.memory().numTensors;
   t.throws(() => opt.minimize(() => tf.sum(tf.square(v)) as tf.Scalar), {
-    message: /cannot split the batch \(microBatches=4\).*sam\(base, \{microBatches, model\}\).*minimizeOnBatch/,
+    message: /cannot split the batch \(microBatches=4\).*sam\(base, \{microBatches, model\}\).*installSamFit\(model\).*minimizeOnBatch/,
   });
   t.is(tf.memory().numTensors, before);
   v.dispose();

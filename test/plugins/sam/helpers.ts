@@ -93,3 +93,24 @@ export function linRegSamGrad(X: number[][], y: number[], w: number[], b: number
   const g2 = linRegGrad(X, y, we, be);
   return { loss: g.loss, gw: g2.gw, gb: g2.gb };
 }
+
+/**
+ * One float64 mSAM + SGD step of linear regression on rows X, y: slices of the given sizes (in
+ * order), g = sum_s n_s g_sam(slice s) / n, w -= lr g. Returns the new weights and the
+ * size-weighted mean loss at w (what the step reports).
+ */
+export function linRegMsamStep(X: number[][], y: number[], w: number[], b: number, sizes: readonly number[], rho: number, lr: number): { w: number[]; b: number; loss: number } {
+  const n = X.length;
+  const gw = new Array<number>(w.length).fill(0);
+  let gb = 0;
+  let loss = 0;
+  let from = 0;
+  for (const m of sizes) {
+    const g = linRegSamGrad(X.slice(from, from + m), y.slice(from, from + m), w, b, rho);
+    g.gw.forEach((v, j) => (gw[j] += (m / n) * v));
+    gb += (m / n) * g.gb;
+    loss += (m / n) * g.loss;
+    from += m;
+  }
+  return { w: w.map((v, j) => v - lr * gw[j]), b: b - lr * gb, loss };
+}
