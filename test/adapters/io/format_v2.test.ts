@@ -173,8 +173,11 @@ test('version 1 is refused with the conversion; upgradePackedJSON converts it an
 });
 
 test('300 seeded byte flips in model.json: each is refused or decodes to the very same model', (t) => {
-  const text = new TextEncoder().encode(JSON.stringify(json));
-  const same = decodePacked(json, bin).artifacts;
+  // Without the report (its timings vary from run to run), so the flipped bytes are the same every run.
+  const { report: _report, ...stable } = json;
+  void _report;
+  const text = new TextEncoder().encode(JSON.stringify(stable));
+  const same = decodePacked(stable, bin).artifacts;
   const expected = JSON.stringify([same.modelTopology, same.weightSpecs]);
   const expectedData = new Uint8Array(same.weightData as ArrayBuffer);
   let seed = 12345;
@@ -197,5 +200,5 @@ test('300 seeded byte flips in model.json: each is refused or decodes to the ver
   }
   t.log(counts);
   t.is(counts.different, 0);
-  t.true(counts.refused >= 250, 'most flips land in covered bytes'); // the report and whitespace-free JSON: flips there may pass unchanged
+  t.true(counts.refused >= 290, 'almost every flip is refused'); // 300 of 300 here; a flip could pass unchanged only where it decodes to the same JSON
 });
