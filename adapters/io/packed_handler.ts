@@ -20,12 +20,9 @@ import { InputError, OptionError, describeValue } from '../../plugins/core/error
 import { rejectUnknownKeys } from '../../plugins/core/validate.ts';
 import { decodePacked } from './decode.ts';
 import { validatePackedJSON } from './validate_packed.ts';
-import { isNode, readLocalFile } from './read_node.ts';
+import { MAX_MODEL_JSON_BYTES, readBounded } from './read_bounded.ts';
 import { isRemoteUrl, modelJsonLocation, siblingLocation } from './urls.ts';
 import type { QuantizedPayload } from './format.ts';
-
-/** A model.json above this size is refused before it is parsed. */
-export const MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024;
 
 export interface PackedLoadOptions {
   /** Called with the fraction done (0..1) and the stage. Default: none. */
@@ -34,7 +31,7 @@ export interface PackedLoadOptions {
   fetch?: typeof fetch;
   /** Aborts the load; the signal's reason is thrown. Default: none. */
   signal?: AbortSignal;
-  /** URLs: give up on a request that takes longer than this many ms. Default: none. */
+  /** URLs: give up when the server sends nothing for this many ms. Default 60000. */
   timeoutMs?: number;
 }
 
@@ -72,37 +69,11 @@ export function checkPackedOptions(options: PackedModelOptions, where: string): 
   if (o.overwrite !== undefined && typeof o.overwrite !== 'boolean') throw new OptionError(`\`overwrite\` must be a boolean. Received: overwrite=${describeValue(o.overwrite)}.`);
 }
 
-/** Reads a path or URL into bytes, at most `maxBytes`, or exactly `expectedBytes`. */
-async function readSource(where: string, o: PackedLoadOptions, limit: { maxBytes?: number; expectedBytes?: number }): Promise<Uint8Array> {
-  o.signal?.throwIfAborted();
-  const local = !isRemoteUrl(where) && (/^file:/i.test(where) || (isNode() && !o.fetch));
-  let bytes: Uint8Array;
-  if (local) {
-    bytes = await readLocalFile(where);
-  } else {
-    const f = o.fetch ?? globalThis.fetch;
-    if (typeof f !== 'function') throw new InputError(`No fetch available to load ${where}; pass options.fetch.`);
-    // A timer of our own (AbortSignal.timeout's is unref'd in Node and would not keep a load alive).
-    const timeout = new AbortController();
-    const timer = o.timeoutMs !== undefined ? setTimeout(() => timeout.abort(new Error(`no complete answer within timeoutMs = ${o.timeoutMs} ms`)), o.timeoutMs) : undefined;
-    const signal = o.signal ? AbortSignal.any([o.signal, timeout.signal]) : timeout.signal;
-    try {
-      const res = await f(where, signal ? { signal } : undefined);
-      if (!res.ok) throw new InputError(`Cannot fetch ${where}: HTTP ${res.status} ${res.statusText}`);
-      bytes = new Uint8Array(await res.arrayBuffer());
-    } catch (err) {
-      o.signal?.throwIfAborted();
-      if (err instanceof InputError) throw err;
-      throw new InputError(`Cannot fetch ${where}: ${(err as Error).message}`);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-  if (limit.maxBytes !== undefined && bytes.byteLength > limit.maxBytes) throw new InputError(`${where} has more than ${limit.maxBytes} bytes.`);
-  if (limit.expectedBytes !== undefined && bytes.byteLength !== limit.expectedBytes) {
-    throw new InputError(`The weights file has ${bytes.byteLength} bytes but model.json expects ${limit.expectedBytes}: the file is truncated or does not belong to this model.json.`);
-  }
-  return bytes;
+/** Bounded read (read_bounded.ts): regular files only, at most `maxBytes` or exactly `expectedBytes`, idle timeout on URLs. */
+function readSource(where: string, o: PackedLoadOptions, limit: { maxBytes?: number; expectedBytes?: number }): Promise<Uint8Array> {
+  return readBounded(where, {
+    ...limit, ...(o.fetch ? { fetch: o.fetch } : {}), ...(o.signal ? { signal: o.signal } : {}), ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+  });
 }
 
 /**

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { InputError } from '../../plugins/core/errors.ts';
 import { encodeArtifacts } from './encode.ts';
 import { checkPackedOptions, checkSource, loadPackedArtifacts, type PackedModelOptions } from './packed_handler.ts';
-import { writePackedDir } from './write_packed_dir.ts';
+import { writeModelDirAtomic } from './write_model_dir.ts';
 
 /** Where a save goes: a folder path, or a file:// URL of a folder. */
 function folderOf(pathOrUrl: string): string {
@@ -37,7 +37,7 @@ export function packedModel(pathOrUrl: string, options: PackedModelOptions = {})
         throw new InputError('packedModel(dir, {payload}) needs quantizeModel\'s payload to save: model.save(packedModel(dir, {payload, report})).');
       }
       const { bin, jsonText } = encodeArtifacts(artifacts, rest.payload, rest.report);
-      await writePackedDir(folderOf(pathOrUrl), bin, jsonText, { overwrite: rest.overwrite ?? false });
+      await writeModelDirAtomic(folderOf(pathOrUrl), { weights: bin, modelJson: jsonText }, { overwrite: rest.overwrite ?? false });
       return {
         modelArtifactsInfo: {
           dateSaved: new Date(),
