@@ -10,7 +10,7 @@
  * The Moby-Dick character model that used to be the demo is `npx tsx recipes/eval_char_lm.ts`.
  * Run: npm run demo [-- --out out/demo] [--seed 0] [--epochs n] [--quick]
  */
-import {selectBackend} from '../adapters/backend/select_backend.ts';
+import {selectBackend} from 'tfjs-sam-quantease/backend';
 import {DEMO_CONFIG, QUICK_CONFIG, type MnistPipelineConfig} from './mnist_pipeline/config.ts';
 import {runAndReport, type MnistPipelineResult} from './eval_mnist_pipeline.ts';
 import {parseArgs, isMain, runMain} from './lib/args.ts';

@@ -14,9 +14,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import {execFileSync} from 'node:child_process';
 import {statSync, writeFileSync} from 'node:fs';
 import {fileURLToPath} from 'node:url';
-import {selectBackend} from '../adapters/backend/select_backend.ts';
-import {fileSystem} from '../adapters/io/file_system_handler.ts';
-import {loadQuantized} from '../adapters/io/load_quantized.ts';
+import {selectBackend} from 'tfjs-sam-quantease/backend';
+import {fileSystem} from 'tfjs-sam-quantease/io/node';
+import {loadQuantized} from 'tfjs-sam-quantease/io';
 import {parseArgs, isMain, runMain} from './lib/args.ts';
 import {buildCharLM, disposeWindows, evaluationWindows, perplexity, sampleWindows} from './lib/char_lm.ts';
 import {loadMobyDick} from './lib/data/moby_dick.ts';
@@ -31,7 +31,7 @@ const CALIBRATION = 2048;
 const SAMPLES = 20_000;
 
 /** The command line's entry point (what `npx tfjs-sam-quantease` runs). */
-const CLI_BIN = fileURLToPath(new URL('../adapters/cli/bin.mjs', import.meta.url));
+const CLI_BIN = fileURLToPath(new URL('../adapters/cli/bin.ts', import.meta.url));
 
 export interface CliTemplateResult {
   out: string;
@@ -73,7 +73,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<CliT
     '--quiet', ...(quick ? ['--sweeps', '5'] : [])];
   const command = `npx tfjs-sam-quantease ${cliArgs.join(' ')}`;
   console.log(`$ ${command}`);
-  const stdout = execFileSync(process.execPath, [CLI_BIN, ...cliArgs], {encoding: 'utf8'});
+  const stdout = execFileSync(process.execPath, ['--import', 'tsx', CLI_BIN, ...cliArgs], {encoding: 'utf8'});
   console.log(stdout);
 
   // 4. Load the packed model and compare with the float one.

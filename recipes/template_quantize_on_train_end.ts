@@ -7,11 +7,11 @@
  * Run: npx tsx recipes/template_quantize_on_train_end.ts [--quick] [--out out/template_quantize_on_train_end]
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {selectBackend} from '../adapters/backend/select_backend.ts';
-import {quantizeOnTrainEnd} from '../adapters/quantize/node_entry.ts';
-import {formatReport} from '../adapters/quantize/report.ts';
-import {loadQuantized} from '../adapters/io/load_quantized.ts';
-import {sam} from '../adapters/fit/index.ts';
+import {selectBackend} from 'tfjs-sam-quantease/backend';
+import {formatReport, quantizeOnTrainEnd} from 'tfjs-sam-quantease/quantize';
+import {loadQuantized} from 'tfjs-sam-quantease/io';
+import {saveQuantized} from 'tfjs-sam-quantease/io/save';
+import {sam} from 'tfjs-sam-quantease/sam';
 import {parseArgs, isMain, runMain} from './lib/args.ts';
 import {buildCharLM, disposeWindows, evaluationWindows, perplexity, sampleWindows} from './lib/char_lm.ts';
 import {loadMobyDick} from './lib/data/moby_dick.ts';
@@ -62,7 +62,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<Temp
   // 2. Train with SAM (the one changed line: wrap your optimizer) and quantize when training ends.
   model.compile({optimizer: sam(tf.train.adam(LR), {rho: RHO}), loss: 'sparseCategoricalCrossentropy'});
   const dir = `${args.out}/model_${METHOD}_${BITS}bit`;
-  const quantize = quantizeOnTrainEnd({calibration: calibration.x, method: METHOD, bits: BITS, saveTo: dir});
+  const quantize = quantizeOnTrainEnd({calibration: calibration.x, method: METHOD, bits: BITS, saveTo: (q) => saveQuantized(q, dir)});
   await model.fit(train.x, train.y, {epochs: quick ? 1 : EPOCHS, batchSize: quick ? 32 : BATCH, verbose: 0, callbacks: [quantize]});
   const report = quantize.report!;  // the model is now quantized in place, and saved to `dir`
   console.log(formatReport(report));

@@ -14,7 +14,7 @@ import { loadQuantized } from '../../../adapters/io/load_quantized.ts';
 import { quantizeModel } from '../../../adapters/quantize/quantize_model.ts';
 import { convDenseModel, correlatedImages, outputError, weightValues } from '../quantize/models.ts';
 
-const BIN = fileURLToPath(new URL('../../../adapters/cli/bin.mjs', import.meta.url));
+const BIN = fileURLToPath(new URL('../../../adapters/cli/bin.ts', import.meta.url));
 let dir: string;
 let model: tfl.LayersModel;
 let calib: tf.Tensor4D;
@@ -42,7 +42,7 @@ async function saveTfjs(m: tfl.LayersModel, to: string): Promise<string> {
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
