@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {selectBackend} from 'tfjs-sam-quantease/backend';
 import {formatReport, quantizeOnTrainEnd} from 'tfjs-sam-quantease/quantize';
 import {loadQuantized} from 'tfjs-sam-quantease/io';
+import {saveQuantized} from 'tfjs-sam-quantease/io/save';
 import {sam} from 'tfjs-sam-quantease/sam';
 import {parseArgs, isMain, runMain} from './lib/args.ts';
 import {buildCharLM, disposeWindows, evaluationWindows, perplexity, sampleWindows} from './lib/char_lm.ts';
@@ -61,7 +62,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<Temp
   // 2. Train with SAM (the one changed line: wrap your optimizer) and quantize when training ends.
   model.compile({optimizer: sam(tf.train.adam(LR), {rho: RHO}), loss: 'sparseCategoricalCrossentropy'});
   const dir = `${args.out}/model_${METHOD}_${BITS}bit`;
-  const quantize = quantizeOnTrainEnd({calibration: calibration.x, method: METHOD, bits: BITS, saveTo: dir});
+  const quantize = quantizeOnTrainEnd({calibration: calibration.x, method: METHOD, bits: BITS, saveTo: (q) => saveQuantized(q, dir)});
   await model.fit(train.x, train.y, {epochs: quick ? 1 : EPOCHS, batchSize: quick ? 32 : BATCH, verbose: 0, callbacks: [quantize]});
   const report = quantize.report!;  // the model is now quantized in place, and saved to `dir`
   console.log(formatReport(report));

@@ -7,10 +7,8 @@ import { InputError } from '../../plugins/core/errors.ts';
 import { unpackCodes } from '../../plugins/quantease/packing.ts';
 import { dequantize } from '../../plugins/quantease/dequantize.ts';
 import { problemDataToKernelData } from './layout.ts';
-import {
-  checksum, validatePackedJSON,
-  type AffineEntry, type PackedModelJSON, type QuantizedWeight, type Section,
-} from './format.ts';
+import { checksum, type AffineEntry, type PackedModelJSON, type QuantizedWeight, type Section } from './format.ts';
+import { validatePackedJSON } from './validate_packed.ts';
 
 function bytes(bin: Uint8Array, s: Section): Uint8Array {
   // A copy: aligned, and detached from the file buffer (Buffer.slice would share Node's pool).
@@ -77,6 +75,8 @@ export function decodePacked(jsonValue: unknown, bin: Uint8Array): DecodedModel 
     throw new InputError(`The weights file checksum ${sum} does not match model.json (${json.weightsChecksum}): the file is corrupted or belongs to another model.json.`);
   }
   const entries = json.quantization.weights;
+  // Every section was checked against the declared size, and the declared size against bin: the
+  // total below is bounded by 8 floats per byte of the weights file.
   const total = entries.reduce((a, e) => a + e.shape.reduce((x, y) => x * y, 1), 0);
   const data = new Float32Array(total);
   const weightSpecs: tf.io.WeightsManifestEntry[] = [];
@@ -86,12 +86,18 @@ export function decodePacked(jsonValue: unknown, bin: Uint8Array): DecodedModel 
     const values = e.encoding === 'float32'
       ? float32s(bin, e.data)
       : problemDataToKernelData(dequantize(readAffine(e, bin)), e.shape); // [out, in] -> kernel [..., out]
+    // Every weight finite: NaN/Inf stored as float32, and huge finite scales whose products overflow.
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i])) {
+        throw new InputError(`Malformed packed model: weight ${e.name} decodes to ${values[i]} at flat index ${i}; every weight must be finite.`);
+      }
+    }
     data.set(values, at);
     at += size;
     weightSpecs.push({ name: e.name, shape: e.shape, dtype: 'float32' });
   }
   return {
     json,
-    artifacts: { modelTopology: json.modelTopology, weightSpecs, weightData: data.buffer, format: 'layers-model' },
+    artifacts: { modelTopology: json.packedTopology, weightSpecs, weightData: data.buffer, format: 'layers-model' },
   };
 }

@@ -1,19 +1,30 @@
 /**
- * Encoding of a quantized model into the packed format (adapters/io/format.ts): model.json
- * content and the bytes of weights.bin. Pure (no file I/O).
+ * Encoding into the packed format (format.ts): model.json content and the bytes of the weights
+ * file, from tfjs model artifacts (topology + float32 weights) and quantizeModel's payload (the
+ * codes of the quantized kernels). Pure: no file I/O, no tensors beyond model.save's own.
+ *
+ * The payload is packed as given; the quantized kernels are not dequantized again. One cheap
+ * check stays (O(rows) per kernel, not O(rows x cols)): a few rows of each kernel are dequantized
+ * and compared bit for bit with the model's weights, so a payload from another model, or from
+ * another quantizeModel call on the same architecture, is refused instead of silently shipping
+ * codes that disagree with the model the caller tested.
  */
+import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { InputError } from '../../plugins/core/errors.ts';
 import { dequantize } from '../../plugins/quantease/dequantize.ts';
 import { packCodes } from '../../plugins/quantease/packing.ts';
 import { modelArtifacts } from './artifacts.ts';
-import { problemDataToKernelData, problemShape } from './layout.ts';
+import { problemShape } from './layout.ts';
 import {
-  AFFINE_ENCODING_VERSION, FORMAT_NAME, FORMAT_VERSION, QUANTIZATION_VERSION, checksum,
-  type PackedModelJSON, type QuantizedPayload, type Section, type WeightEntry,
+  AFFINE_ENCODING_VERSION, FORMAT_NAME, FORMAT_VERSION, QUANTIZATION_VERSION, STOCK_LOADER_TRAP, checksum, manifestChecksum,
+  type PackedModelJSON, type QuantizedPayload, type QuantizedWeight, type Section, type WeightEntry,
 } from './format.ts';
 
 export const WEIGHTS_FILE = 'weights.bin';
+
+/** Rows of each quantized kernel compared with the model's weights (first, last and between). */
+const CHECKED_ROWS = 4;
 
 function asBytes(a: ArrayBufferView): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -27,18 +38,68 @@ export interface QuantizedModel {
   report?: unknown;
 }
 
+export interface EncodedPacked {
+  /** model.json content, naming the weights file "weights.bin". */
+  json: PackedModelJSON;
+  /** The weights file. */
+  bin: Uint8Array;
+  /** model.json text naming another weights file (the writer may choose a fresh name). */
+  jsonText: (weightsFile: string) => string;
+}
+
+/** Row r of q as a one-row quantized matrix (views, no copy of the codes). */
+function row(q: QuantizedWeight, r: number, cols: number): Float32Array {
+  const { groups } = q.grid;
+  const lo = r * cols;
+  let outliers: QuantizedWeight['outliers'];
+  if (q.outliers) {
+    const idx: number[] = [];
+    const val: number[] = [];
+    q.outliers.indices.forEach((i, k) => {
+      if (i >= lo && i < lo + cols) {
+        idx.push(i - lo);
+        val.push(q.outliers!.values[k]);
+      }
+    });
+    outliers = { indices: Int32Array.from(idx), values: Float32Array.from(val) };
+  }
+  return dequantize({
+    codes: q.codes.subarray(lo, lo + cols),
+    grid: { ...q.grid, rows: 1, scale: q.grid.scale.subarray(r * groups, (r + 1) * groups), zero: q.grid.zero.subarray(r * groups, (r + 1) * groups) },
+    outliers,
+  });
+}
+
+/** Throws unless a few rows of q dequantize to exactly the model's kernel `raw` ([..., out] float32 bytes). */
+function checkAgainstModel(name: string, q: QuantizedWeight, raw: Uint8Array, shape: number[]): void {
+  const [rows, cols] = problemShape(shape);
+  const mismatch = () => new InputError(`Weight ${name} does not match the payload's codes: pass the model and the payload returned by the same quantizeModel call.`);
+  if (q.shape.join() !== shape.join() || q.codes.length !== rows * cols || q.grid.rows !== rows) throw mismatch();
+  const kernel = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const picks = new Set(Array.from({ length: Math.min(CHECKED_ROWS, rows) }, (_, i) => Math.round((i * (rows - 1)) / Math.max(1, CHECKED_ROWS - 1))));
+  for (const r of picks) {
+    const w = new Uint32Array(row(q, r, cols).buffer); // the row's float32 bits
+    for (let c = 0; c < cols; c++) {
+      // W[r, c] is kernel element (c, r) of the [in, out] = [cols, rows] row-major layout.
+      if (kernel.getUint32((c * rows + r) * 4, true) !== w[c]) throw mismatch();
+    }
+  }
+}
+
 /**
- * {model, payload, report} (as quantizeModel returns them) -> {json, bin}. Each quantized kernel
- * of the model must equal the dequantization of the payload's codes bit for bit; otherwise the
- * payload belongs to another model and InputError is thrown.
+ * tfjs artifacts (modelTopology + float32 weightSpecs/weightData) and the payload -> {json, bin}.
+ * Every payload name must be a weight of the artifacts; other weights are stored as float32.
  */
-export async function encodePacked(quantized: QuantizedModel): Promise<{ json: PackedModelJSON; bin: Uint8Array }> {
-  const { model, payload, report } = quantized ?? ({} as QuantizedModel);
+export function encodeArtifacts(artifacts: tf.io.ModelArtifacts, payload: QuantizedPayload, report?: unknown): EncodedPacked {
   if (!(payload instanceof Map)) {
     throw new InputError('`payload` must be the payload returned by quantizeModel (it carries the codes to pack): pass the whole result {model, payload, report}.');
   }
-  const a = await modelArtifacts(model);
-  const data = new Uint8Array(a.weightData);
+  if (typeof artifacts.modelTopology !== 'object' || artifacts.modelTopology === null || artifacts.modelTopology instanceof ArrayBuffer) {
+    throw new InputError('The model artifacts have no JSON topology: only tfjs-layers models can be packed.');
+  }
+  const wd = artifacts.weightData;
+  const joined = wd === undefined ? new ArrayBuffer(0) : Array.isArray(wd) ? concat(wd) : wd;
+  const data = new Uint8Array(joined);
   const chunks: Uint8Array[] = [];
   let at = 0;
   const put = (bytes: Uint8Array): Section => {
@@ -50,12 +111,14 @@ export async function encodePacked(quantized: QuantizedModel): Promise<{ json: P
   const entries: WeightEntry[] = [];
   const used = new Set<string>();
   let read = 0;
-  for (const spec of a.weightSpecs ?? []) {
+  for (const spec of artifacts.weightSpecs ?? []) {
     const size = spec.shape.reduce((x, y) => x * y, 1);
     if (spec.dtype !== 'float32' || spec.quantization) {
       throw new InputError(`Weight ${spec.name} has dtype ${spec.dtype}${spec.quantization ? ' (tfjs-quantized)' : ''}; only float32 weights can be packed.`);
     }
-    const raw = data.slice(read, read + size * 4);
+    if (spec.group === 'optimizer') throw new InputError(`Weight ${spec.name} is optimizer state; save the model without includeOptimizer.`);
+    const raw = data.subarray(read, read + size * 4);
+    if (raw.byteLength !== size * 4) throw new InputError(`The model artifacts' weight data is too short for weight ${spec.name}.`);
     read += size * 4;
     const q = payload.get(spec.name);
     if (!q) {
@@ -63,13 +126,8 @@ export async function encodePacked(quantized: QuantizedModel): Promise<{ json: P
       continue;
     }
     used.add(spec.name);
+    checkAgainstModel(spec.name, q, raw, spec.shape);
     const [rows, cols] = problemShape(spec.shape);
-    const expected = problemDataToKernelData(dequantize(q), spec.shape);
-    const actual = new Uint32Array(raw.buffer);
-    const want = new Uint32Array(expected.buffer);
-    if (q.shape.join() !== spec.shape.join() || actual.length !== want.length || actual.some((v, i) => v !== want[i])) {
-      throw new InputError(`Weight ${spec.name} does not match the payload's codes: pass the model and the payload returned by the same quantizeModel call.`);
-    }
     const k = q.outliers?.indices.length ?? 0;
     entries.push({
       name: spec.name, dtype: 'float32', shape: spec.shape,
@@ -90,21 +148,53 @@ export async function encodePacked(quantized: QuantizedModel): Promise<{ json: P
   for (const name of payload.keys()) {
     if (!used.has(name)) throw new InputError(`The payload has codes for ${name}, which is not a weight of this model.`);
   }
-  const bin = new Uint8Array(at);
-  let o = 0;
-  for (const c of chunks) {
-    bin.set(c, o);
-    o += c.byteLength;
-  }
-  const json: PackedModelJSON = {
-    format: FORMAT_NAME,
+  const bin = concatBytes(chunks, at);
+  const head = {
     formatVersion: FORMAT_VERSION,
-    modelTopology: a.modelTopology as object,
-    weightsFile: WEIGHTS_FILE,
+    packedTopology: artifacts.modelTopology as object,
     weightsByteLength: bin.byteLength,
     weightsChecksum: checksum(bin),
     quantization: { version: QUANTIZATION_VERSION, weights: entries },
-    ...(report !== undefined ? { report } : {}),
   };
-  return { json, bin };
+  const jsonFor = (weightsFile: string): PackedModelJSON => ({
+    format: FORMAT_NAME,
+    formatVersion: FORMAT_VERSION,
+    modelTopology: STOCK_LOADER_TRAP,
+    weightsManifest: [],
+    packedTopology: head.packedTopology,
+    weightsFile,
+    weightsByteLength: head.weightsByteLength,
+    weightsChecksum: head.weightsChecksum,
+    quantization: head.quantization,
+    manifestChecksum: manifestChecksum(head),
+    ...(report !== undefined ? { report } : {}),
+  });
+  return { json: jsonFor(WEIGHTS_FILE), bin, jsonText: (weightsFile) => JSON.stringify(jsonFor(weightsFile)) };
+}
+
+function concatBytes(chunks: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.byteLength;
+  }
+  return out;
+}
+
+function concat(buffers: ArrayBuffer[]): ArrayBuffer {
+  const parts = buffers.map((b) => new Uint8Array(b));
+  return concatBytes(parts, parts.reduce((a, p) => a + p.byteLength, 0)).buffer as ArrayBuffer;
+}
+
+/**
+ * {model, payload, report} (as quantizeModel returns them) -> {json, bin, jsonText}. The model's
+ * weights are read once through model.save (tfjs's own serialization).
+ */
+export async function encodePacked(quantized: QuantizedModel): Promise<EncodedPacked> {
+  const { model, payload, report } = quantized ?? ({} as QuantizedModel);
+  if (!(payload instanceof Map)) {
+    throw new InputError('`payload` must be the payload returned by quantizeModel (it carries the codes to pack): pass the whole result {model, payload, report}.');
+  }
+  return encodeArtifacts(await modelArtifacts(model), payload, report);
 }

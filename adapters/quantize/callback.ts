@@ -14,15 +14,25 @@ import { rejectUnknownKeys } from '../../plugins/core/validate.ts';
 import type { Calibration } from './calibration.ts';
 import { MODEL_OPTION_KEYS, resolveModelOptions, type QuantizeModelOptions } from './options.ts';
 import type { QuantizedPayload } from '../io/format.ts';
+import type { QuantizedModel } from '../io/encode.ts';
 import type { QuantizationReport } from './report.ts';
 import { quantizeModel } from './quantize_model.ts';
 
 export interface QuantizeOnTrainEndOptions extends Omit<QuantizeModelOptions, 'inPlace'> {
   /** Calibration inputs (required): a tensor, one tensor per model input, or a dataset. Not disposed. */
   calibration: Calibration;
-  /** Directory to save the packed model to once quantized (Node only). Default: none. */
-  saveTo?: string;
+  /**
+   * Where the packed model goes once quantized: a function given {model, payload, report} (runs
+   * anywhere, e.g. `(q) => model.save(packedModel(dir, q))`), or a folder path (Node: the callback
+   * from the package's Node entry, adapters/quantize/node_entry.ts). Default: none.
+   */
+  saveTo?: string | PackedSaver;
 }
+
+/** Saves a quantized model somewhere; resolves when done. */
+export type PackedSaver = (quantized: QuantizedModel) => Promise<unknown>;
+/** Saves a quantized model into a folder (Node): injected by the Node entry. */
+export type FolderSaver = (quantized: QuantizedModel, dir: string) => Promise<unknown>;
 
 /** The callback; after training, `report` holds the quantization report (and `savedTo` the directory). */
 export class QuantizeOnTrainEnd extends tfl.Callback {
@@ -31,16 +41,26 @@ export class QuantizeOnTrainEnd extends tfl.Callback {
   payload?: QuantizedPayload;
   savedTo?: string;
   private readonly options: QuantizeOnTrainEndOptions;
+  private readonly saveToFolder: FolderSaver | undefined;
 
-  constructor(options: QuantizeOnTrainEndOptions) {
+  /** `saveToFolder` handles a folder `saveTo` (the Node entry passes saveQuantized). */
+  constructor(options: QuantizeOnTrainEndOptions, saveToFolder?: FolderSaver) {
     super();
     rejectUnknownKeys(options, [...MODEL_OPTION_KEYS.filter((k) => k !== 'inPlace'), 'calibration', 'saveTo'], 'quantizeOnTrainEnd');
     if (options?.calibration === undefined) {
       throw new OptionError('`calibration` is required: the inputs used to quantize the model when training ends.');
     }
-    if (options.saveTo !== undefined && (typeof options.saveTo !== 'string' || options.saveTo === '')) {
-      throw new OptionError(`\`saveTo\` must be a directory path. Received: saveTo=${describeValue(options.saveTo)}.`);
+    const to = options.saveTo;
+    if (to !== undefined && typeof to !== 'function' && (typeof to !== 'string' || to === '')) {
+      throw new OptionError(`\`saveTo\` must be a folder path or a function (quantized) => Promise. Received: saveTo=${describeValue(to)}.`);
     }
+    if (typeof to === 'string' && saveToFolder === undefined) {
+      throw new OptionError(
+        `\`saveTo\` as a folder (${JSON.stringify(to)}) needs Node's file system, which this browser-safe entry does not import: ` +
+          "in Node import quantizeOnTrainEnd from 'tfjs-sam-quantease/quantize' (its Node entry); anywhere, pass a function, e.g. saveTo: (q) => q.model.save(packedModel(url, q)).",
+      );
+    }
+    this.saveToFolder = saveToFolder;
     const { calibration, saveTo, ...rest } = options;
     void calibration;
     void saveTo;
@@ -53,10 +73,10 @@ export class QuantizeOnTrainEnd extends tfl.Callback {
     const { report, payload } = await quantizeModel(this.model, calibration, { ...rest, inPlace: true });
     this.report = report;
     this.payload = payload;
-    if (saveTo !== undefined) {
-      // Imported only when asked: saving needs Node's file system.
-      const { saveQuantized } = await import('../io/save_quantized.ts');
-      await saveQuantized({ model: this.model, payload, report }, saveTo);
+    if (typeof saveTo === 'function') {
+      await saveTo({ model: this.model, payload, report });
+    } else if (saveTo !== undefined) {
+      await this.saveToFolder!({ model: this.model, payload, report }, saveTo);
       this.savedTo = saveTo;
     }
   }

@@ -17,7 +17,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { quantizeModel, type QuantizeModelOptions } from 'tfjs-sam-quantease/quantize';
 import { saveQuantized } from 'tfjs-sam-quantease/io/save';
 import { selectBackend } from 'tfjs-sam-quantease/backend';
-import { checksum, type AffineEntry, type PackedModelJSON } from 'tfjs-sam-quantease/io';
+import { checksum, manifestChecksum, type AffineEntry, type PackedModelJSON } from 'tfjs-sam-quantease/io';
 import { calibrationInputs, evaluateAccuracy, trainExampleModel, type ExampleModelOptions } from './example_model.ts';
 import { saveFloat32 } from './save_float32.ts';
 import { bundlePage } from './bundle.ts';
@@ -124,9 +124,10 @@ async function writeBrokenVariants(modelsDir: string): Promise<Array<[string, st
     const { indices, count } = withOutliers.outliers;
     new DataView(bin.buffer, bin.byteOffset).setInt32(indices.offset + 4 * (count - 1), withOutliers.rows * withOutliers.cols + 7, true);
     ijson.weightsChecksum = checksum(bin);
+    ijson.manifestChecksum = manifestChecksum(ijson); // the edit is deliberate: reseal model.json
     await writeFile(binPath, bin);
     await writeJson(dir, ijson);
-    made.push(['broken_index', '3-bit + outliers, outlier index out of range', `${withOutliers.name}: last outlier index set to rows*cols+7 (checksum updated)`]);
+    made.push(['broken_index', '3-bit + outliers, outlier index out of range', `${withOutliers.name}: last outlier index set to rows*cols+7 (checksums updated)`]);
   } else {
     await rm(dir, { recursive: true, force: true });
   }

@@ -44,7 +44,7 @@ const PROB_TOLERANCE = 1e-4;
 const EXPECTED_ERRORS: Record<string, RegExp> = {
   broken_truncated: /^The weights file has \d+ bytes but model\.json expects \d+: the file is truncated/,
   broken_json: /^Malformed packed model: \S+\/broken_json\/model\.json is not valid JSON/,
-  broken_version: /^Unsupported packed model version 99: this loader reads version 1\./,
+  broken_version: /^Unsupported packed model version 99: this loader reads version 2\./,
   broken_sizes: /^Malformed packed model: quantization\.weights\[\d+\]\.codes\.byteLength is \d+ but \d+ bytes are expected\./,
   broken_index: /^Malformed packed model: outlier index \d+ of \S+ is out of range \[0, \d+\)\./,
   broken_missing: /^Cannot fetch \S+\/broken_missing\/weights\.bin: HTTP 404/,

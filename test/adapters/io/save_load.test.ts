@@ -11,7 +11,10 @@ import { saveQuantized } from '../../../adapters/io/save_quantized.ts';
 import { loadQuantized } from '../../../adapters/io/load_quantized.ts';
 import { decodePacked } from '../../../adapters/io/decode.ts';
 import { encodePacked } from '../../../adapters/io/encode.ts';
-import { checksum, type AffineEntry, type PackedModelJSON } from '../../../adapters/io/format.ts';
+import { checksum, manifestChecksum, type AffineEntry, type PackedModelJSON } from '../../../adapters/io/format.ts';
+
+/** Recomputes the manifest checksum after a deliberate edit, so the check under test is reached. */
+const reseal = <T extends PackedModelJSON>(j: T): T => { j.manifestChecksum = manifestChecksum(j); return j; };
 import { InputError } from '../../../plugins/core/errors.ts';
 import { convDenseModel, correlatedImages, weightValues } from '../quantize/models.ts';
 
@@ -117,18 +120,18 @@ test.serial('model.json is validated in full before weights.bin is requested', a
   const { json, bin } = await encodePacked(quantized);
   const before = tf.memory().numTensors;
   // A fake server holding one model.json (possibly damaged) and the intact weights.bin; it counts requests.
-  const serve = (modelJson: unknown) => {
+  const serve = (modelJson: unknown, weights = bin) => {
     const requested: string[] = [];
     const fetchFn = (async (url: string) => {
       const file = new URL(url).pathname.split('/').pop()!;
       requested.push(file);
-      return new Response(file === 'model.json' ? JSON.stringify(modelJson) : bin.slice());
+      return new Response(file === 'model.json' ? JSON.stringify(modelJson) : weights.slice());
     }) as unknown as typeof fetch;
     return { requested, fetchFn };
   };
   const clone = () => JSON.parse(JSON.stringify(json)) as PackedModelJSON;
   const damaged: Array<[string, PackedModelJSON, RegExp]> = [
-    ['wrong format version', { ...clone(), formatVersion: 2 }, /^Unsupported packed model version 2: this loader reads version 1\.$/],
+    ['wrong format version', { ...clone(), formatVersion: 3 }, /^Unsupported packed model version 3: this loader reads version 2\.$/],
     ['wrong manifest version', (() => { const j = clone(); j.quantization.version = 7; return j; })(), /^Unsupported quantization manifest version 7/],
     ['wrong section size', (() => {
       const j = clone();
@@ -138,7 +141,7 @@ test.serial('model.json is validated in full before weights.bin is requested', a
     ['section past the declared size', (() => {
       const j = clone();
       j.quantization.weights.find((e): e is AffineEntry => e.encoding === 'affine')!.scale.offset = j.weightsByteLength;
-      return j;
+      return reseal(j);
     })(), /beyond the end of the weights file/],
   ];
   for (const [label, j, message] of damaged) {
@@ -146,9 +149,9 @@ test.serial('model.json is validated in full before weights.bin is requested', a
     await t.throwsAsync(loadQuantized('https://example.test/m/', { fetch: fetchFn }), { instanceOf: InputError, message }, label);
     t.deepEqual(requested, ['model.json'], `${label}: weights.bin never requested`);
   }
-  // A declared size that the weights file does not have is found as soon as the response arrives
+  // A weights file shorter than declared is found as soon as the response arrives
   // (Content-Length, or the streamed body cut at the declared size).
-  const { requested, fetchFn } = serve({ ...clone(), weightsByteLength: bin.length + 4 });
+  const { requested, fetchFn } = serve(json, bin.slice(0, bin.length - 4));
   await t.throwsAsync(loadQuantized('https://example.test/m/', { fetch: fetchFn }), {
     instanceOf: InputError, message: /weights\.bin: the (server sends|body has) \d+ bytes.* but \d+ are declared \(truncated/,
   });
@@ -174,16 +177,16 @@ test.serial('truncated, malformed, wrong-version and out-of-range files are reje
   const affine = (j: PackedModelJSON) => j.quantization.weights.find((e): e is AffineEntry => e.encoding === 'affine' && !!e.outliers)!;
   const cases: Array<[string, () => void, RegExp]> = [
     ['truncated weights', () => decodePacked(json, bin.slice(0, bin.length - 5)), /has \d+ bytes but model.json expects \d+: the file is truncated/],
-    ['wrong format version', () => decodePacked({ ...clone(), formatVersion: 2 }, bin), /Unsupported packed model version 2: this loader reads version 1/],
+    ['wrong format version', () => decodePacked({ ...clone(), formatVersion: 3 }, bin), /Unsupported packed model version 3: this loader reads version 2/],
     ['wrong manifest version', () => { const j = clone(); j.quantization.version = 7; decodePacked(j, bin); }, /Unsupported quantization manifest version 7/],
     ['wrong encoding version', () => { const j = clone(); affine(j).encodingVersion = 3; decodePacked(j, bin); }, /Unsupported encoding version 3/],
     ['not our format', () => decodePacked({ ...clone(), format: 'layers-model' }, bin), /"format" is "layers-model"/],
-    ['missing topology', () => { const j = clone() as Record<string, unknown>; delete j.modelTopology; decodePacked(j, bin); }, /"modelTopology" is missing/],
-    ['missing codes', () => { const j = clone(); delete (affine(j) as Partial<AffineEntry>).codes; decodePacked(j, bin); }, /codes is missing/],
+    ['missing topology', () => { const j = clone() as Record<string, unknown>; delete j.packedTopology; decodePacked(j, bin); }, /has no "packedTopology"/],
+    ['missing codes', () => { const j = clone(); delete (affine(j) as Partial<AffineEntry>).codes; decodePacked(j, bin); }, /has no "codes"/],
     ['wrong codes length', () => { const j = clone(); affine(j).codes.byteLength -= 1; decodePacked(j, bin); }, /codes.byteLength is \d+ but \d+ bytes are expected/],
     ['bits out of range', () => { const j = clone(); affine(j).bits = 9; decodePacked(j, bin); }, /bits must be in 2..8/],
     ['shape mismatch', () => { const j = clone(); affine(j).rows += 1; decodePacked(j, bin); }, /does not match shape/],
-    ['section past the end', () => { const j = clone(); affine(j).scale.offset = bin.length; decodePacked(j, bin); }, /beyond the end of the weights file/],
+    ['section past the end', () => { const j = clone(); affine(j).scale.offset = bin.length; decodePacked(reseal(j), bin); }, /beyond the end of the weights file/],
     ['unsafe weights file name', () => decodePacked({ ...clone(), weightsFile: '../etc/passwd' }, bin), /plain file name/],
     ['corrupted byte', () => { const b = bin.slice(); b[3] ^= 1; decodePacked(json, b); }, /checksum/],
     ['outlier index out of range', () => {
@@ -192,14 +195,14 @@ test.serial('truncated, malformed, wrong-version and out-of-range files are reje
       const b = bin.slice();
       new DataView(b.buffer).setInt32(e.outliers!.indices.offset, e.rows * e.cols + 3, true);
       j.weightsChecksum = checksum(b);
-      decodePacked(j, b);
+      decodePacked(reseal(j), b);
     }, /outlier index \d+ of .* is out of range \[0, \d+\)/],
     ['NaN scale', () => {
       const j = clone();
       const b = bin.slice();
       new DataView(b.buffer).setFloat32(affine(j).scale.offset, NaN, true);
       j.weightsChecksum = checksum(b);
-      decodePacked(j, b);
+      decodePacked(reseal(j), b);
     }, /scale of .* non-finite/],
   ];
   for (const [label, run, message] of cases) {
@@ -239,7 +242,7 @@ test.serial('kernel constraints are not re-applied on load (weights stay on the 
   loaded.dispose();
   // A topology whose layer is wider than the stored weights.
   const { json, bin } = await encodePacked(quantized);
-  const j = JSON.parse(JSON.stringify(json).replace('"units":4', '"units":5'));
+  const j = reseal(JSON.parse(JSON.stringify(json).replace('"units":4', '"units":5')));
   await t.throwsAsync(async () => {
     const { artifacts } = decodePacked(j, bin);
     const { buildModel } = await import('../../../adapters/io/artifacts.ts');

@@ -5,7 +5,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { quantizeOnTrainEnd } from '../../../adapters/quantize/callback.ts';
+import { quantizeOnTrainEnd } from '../../../adapters/quantize/node_entry.ts';
 import { loadQuantized } from '../../../adapters/io/load_quantized.ts';
 import { dequantize } from '../../../plugins/quantease/dequantize.ts';
 import { kernelToProblem } from '../../../adapters/quantize/layer_problems.ts';
