@@ -63,8 +63,9 @@ export async function encodePacked(quantized: QuantizedModel): Promise<{ json: P
       continue;
     }
     used.add(spec.name);
-    const [rows, cols] = problemShape(spec.shape);
-    const expected = problemDataToKernelData(dequantize(q), spec.shape);
+    const layout = q.layout ?? 'out_in';
+    const [rows, cols] = problemShape(spec.shape, layout);
+    const expected = problemDataToKernelData(dequantize(q), spec.shape, layout);
     const actual = new Uint32Array(raw.buffer);
     const want = new Uint32Array(expected.buffer);
     if (q.shape.join() !== spec.shape.join() || actual.length !== want.length || actual.some((v, i) => v !== want[i])) {
@@ -73,7 +74,7 @@ export async function encodePacked(quantized: QuantizedModel): Promise<{ json: P
     const k = q.outliers?.indices.length ?? 0;
     entries.push({
       name: spec.name, dtype: 'float32', shape: spec.shape,
-      encoding: 'affine', encodingVersion: AFFINE_ENCODING_VERSION, layout: 'out_in',
+      encoding: 'affine', encodingVersion: AFFINE_ENCODING_VERSION, layout,
       rows, cols, bits: q.grid.bits, groupSize: q.grid.groupSize, groups: q.grid.groups,
       codes: put(packCodes(q.codes, q.grid.bits)),
       scale: put(asBytes(Float32Array.from(q.grid.scale))),

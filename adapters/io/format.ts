@@ -25,7 +25,8 @@
  *   entry, quantized kernel (version 1 of the "affine" encoding):
  *     { "name": "conv2d_1/kernel", "dtype": "float32", "shape": [3, 3, 2, 8],
  *       "encoding": "affine", "encodingVersion": 1,
- *       "layout": "out_in",      // W [rows, cols] = reshape(kernel, [prod(shape[:-1]), shape[-1]])^T
+ *       "layout": "out_in",      // W [rows, cols] = reshape(kernel, [prod(shape[:-1]), shape[-1]])^T;
+                                // "depthwise": reshape(kernel [kh, kw, cin, mult], [kh*kw, cin*mult])^T (adapters/io/layout.ts)
  *       "rows": 8, "cols": 18, "bits": 4, "groupSize": 18, "groups": 1,
  *       "codes": { "offset": ..., "byteLength": ceil(rows*cols*bits/8) },  // packing.ts bit stream, row-major W
  *       "scale": { "offset": ..., "byteLength": rows*groups*4 },           // float32 [rows, groups]
@@ -42,6 +43,7 @@
 import { InputError } from '../../plugins/core/errors.ts';
 import type { QuantizedMatrix } from '../../plugins/quantease/dequantize.ts';
 import { packedByteLength } from '../../plugins/quantease/packing.ts';
+import { KERNEL_LAYOUTS, problemShape, type KernelLayout } from './layout.ts';
 
 export const FORMAT_NAME = 'tfjs-sam-quantease/packed';
 export const FORMAT_VERSION = 1;
@@ -67,7 +69,7 @@ export interface AffineEntry {
   shape: number[];
   encoding: 'affine';
   encodingVersion: number;
-  layout: 'out_in';
+  layout: KernelLayout;
   rows: number;
   cols: number;
   bits: number;
@@ -99,6 +101,8 @@ export interface PackedModelJSON {
 export interface QuantizedWeight extends QuantizedMatrix {
   /** Kernel shape [..., out]. */
   shape: number[];
+  /** How W's rows and columns map to the kernel's axes; default 'out_in'. */
+  layout?: KernelLayout;
 }
 
 /**
@@ -192,11 +196,15 @@ export function validatePackedJSON(json: unknown, binLength?: number): PackedMod
       if (e.encodingVersion !== AFFINE_ENCODING_VERSION) {
         throw new InputError(`Unsupported encoding version ${JSON.stringify(e.encodingVersion)} for ${where} (${e.name}): this loader reads ${AFFINE_ENCODING_VERSION}.`);
       }
-      if (e.layout !== 'out_in') bad(`${where}.layout must be "out_in", got ${JSON.stringify(e.layout)}.`);
-      if (shape.length < 2) bad(`${where}.shape must have rank >= 2 for a quantized kernel.`);
+      if (!(KERNEL_LAYOUTS as readonly unknown[]).includes(e.layout)) {
+        bad(`${where}.layout must be one of ${KERNEL_LAYOUTS.map((l) => `"${l}"`).join(', ')}, got ${JSON.stringify(e.layout)}.`);
+      }
+      const layout = e.layout as KernelLayout;
+      if (shape.length < (layout === 'depthwise' ? 4 : 2)) bad(`${where}.shape [${shape}] has too few axes for layout "${layout}".`);
       const rows = int(`${where}.rows`, e.rows, 1);
       const cols = int(`${where}.cols`, e.cols, 1);
-      if (rows !== shape[shape.length - 1] || rows * cols !== size) bad(`${where}: rows x cols = ${rows} x ${cols} does not match shape [${shape}].`);
+      const [wantRows, wantCols] = problemShape(shape, layout);
+      if (rows !== wantRows || cols !== wantCols) bad(`${where}: rows x cols = ${rows} x ${cols} does not match shape [${shape}] in layout "${layout}".`);
       const bits = int(`${where}.bits`, e.bits, 2);
       if (bits > 8) bad(`${where}.bits must be in 2..8, got ${bits}.`);
       const groupSize = int(`${where}.groupSize`, e.groupSize, 1);
