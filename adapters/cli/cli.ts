@@ -15,7 +15,8 @@ import { readTfjsModel } from './read_tfjs_model.ts';
 
 export const USAGE = `Usage: tfjs-sam-quantease quantize <model.json> --calibration <file> --out <dir> [options]
 
-Quantizes the Dense, Conv2D and Conv1D kernels of a tfjs-layers model (model.json + weight
+Quantizes the kernels of a tfjs-layers model (Dense, Conv1D/2D, DepthwiseConv2D, SeparableConv2D,
+LSTM, GRU, SimpleRNN, Embedding; model.json + weight
 shards) and writes the packed model (model.json + weights.bin) to <dir>; load it with
 loadQuantized(). Prints the per-layer report.
 

@@ -182,7 +182,7 @@ export async function runQuantizeModel(
       if (todo.includes(layer)) continue;
       const reason = isQuantizable(layer) ? 'excluded by include/exclude' : skipReason(layer);
       const bytes = weightBytes(layer);
-      reports.set(layer, { name: layer.name, className: layer.getClassName(), float32Bytes: bytes, status: 'skipped', reason, milliseconds: 0, packedBytes: bytes });
+      reports.set(layer, { name: layer.name, className: layer.getClassName(), float32Bytes: bytes, status: 'skipped', reason, milliseconds: 0, packedBytes: bytes, float32KeptBytes: bytes });
     }
     const plan = buildPlan(working, todo);
     quantizer = await openQuantizer(quantizeLayer, opts.workers);
@@ -194,6 +194,7 @@ export async function runQuantizeModel(
       const per = rows / part.blocks;
       const weight = kernelToProblem(part.variable.read(), part.layout); // [rows, cols]
       const blocks: QuantizedLayer[] = [];
+      const count = acc.count; // read before the accumulator is disposed
       let rtnData: Float32Array | undefined; // RTN's W (one block), for row-weighted errors
       let baseline = 0;
       let after = 0;
@@ -247,7 +248,7 @@ export async function runQuantizeModel(
       quantized.set(part.variable.originalName, q);
       const k = q.outliers?.indices.length ?? 0;
       return {
-        q, baseline, after, rtnAfter, rows, cols, outliers: k, count: acc.count,
+        q, baseline, after, rtnAfter, rows, cols, outliers: k, count,
         method: blocks[0].stats.method, fallback: blocks.find((r) => r.stats.fallback)?.stats.fallback,
       };
     };
@@ -286,6 +287,7 @@ export async function runQuantizeModel(
         fallback: outcomes.find((o) => o.fallback)?.fallback,
         milliseconds: performance.now() - t0,
         packedBytes: bytes - sum((o) => (o.rows * o.cols * 4 - affineByteLength(o.rows, o.cols, o.q.grid.bits, o.q.grid.groups, o.outliers))),
+        float32KeptBytes: bytes - sum((o) => o.rows * o.cols * 4),
       });
       done++;
       emit({ done, total: todo.length, layer: layer.name, stage: done === todo.length ? 'done' : 'quantized' });
@@ -349,6 +351,7 @@ export async function runQuantizeModel(
       float32Bytes,
       packedBytes,
       ratio: packedBytes > 0 ? float32Bytes / packedBytes : 1,
+      float32KeptBytes: layers.reduce((a, l) => a + (l.float32KeptBytes ?? 0), 0),
       milliseconds: performance.now() - started,
       forwards: flow.forwards,
       recomputedForwards: flow.recomputedForwards,

@@ -173,6 +173,10 @@ test.serial('quantizeModel quantizes DepthwiseConv2D and SeparableConv2D, never 
       t.deepEqual(w.read().dataSync(), problemDataToKernelData(dequantize(p), p.shape, p.layout), name);
     }
     t.is(payload.get('dw/depthwise_kernel')!.layout, 'depthwise');
+    // What stays float32 is the biases: dw has cin*m = 12, sep 8, the stem 6 and the head 4.
+    t.is(byName.get('dw')!.float32KeptBytes, 12 * 4);
+    t.is(byName.get('sep')!.float32KeptBytes, 8 * 4);
+    t.is(report.totals.float32KeptBytes, (12 + 8 + 6 + 4) * 4);
     t.is(payload.get('sep/pointwise_kernel')!.layout, undefined);
     t.true(outputError(model, q, probe) > 0);
     q.dispose();
