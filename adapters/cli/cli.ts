@@ -11,6 +11,7 @@ import type { QuantizeModelOptions } from '../quantize/options.ts';
 import { formatReport } from '../quantize/report.ts';
 import { saveQuantized } from '../io/save_quantized.ts';
 import { readCalibration } from './calibration_file.ts';
+import { checkOutIsNotInput } from './out_guard.ts';
 import { readTfjsModel } from './read_tfjs_model.ts';
 
 export const USAGE = `Usage: tfjs-sam-quantease quantize <model.json> --calibration <file> --out <dir> [options]
@@ -131,6 +132,7 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     };
     for (const k of Object.keys(options) as Array<keyof QuantizeModelOptions>) if (options[k] === undefined) delete options[k];
     const quiet = values.quiet ?? false;
+    await checkOutIsNotInput(modelPath, values.out);
     await useBackend(values.backend, quiet);
     const model = await readTfjsModel(modelPath);
     const calibration = await readCalibration(values.calibration);
