@@ -10,8 +10,8 @@ import type { QuantizeModelOptions } from '../quantize/options.ts';
 export const USAGE = `Usage: tfjs-sam-quantease quantize <model.json> --calibration <file> --out <dir> [options]
        tfjs-sam-quantease --help | --version
 
-Quantizes the Dense, Conv2D and Conv1D kernels of a tfjs-layers model (model.json + weight
-shards) and writes the packed model (model.json + weights.bin) to <dir>; load it with
+Quantizes the kernels of a tfjs-layers model (Dense, Conv1D/2D, DepthwiseConv2D, SeparableConv2D,
+LSTM, GRU, SimpleRNN, Embedding; model.json + weight shards) and writes the packed model (model.json + weights.bin) to <dir>; load it with
 loadQuantized(). Prints the per-layer report.
 
 Required:

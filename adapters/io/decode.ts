@@ -52,6 +52,7 @@ export function readAffine(e: AffineEntry, bin: Uint8Array): QuantizedWeight {
   }
   return {
     shape: e.shape,
+    layout: e.layout,
     codes,
     grid: { bits: e.bits, groupSize: e.groupSize, scale, zero, rows: e.rows, groups: e.groups },
     outliers,
@@ -85,7 +86,7 @@ export function decodePacked(jsonValue: unknown, bin: Uint8Array): DecodedModel 
     const size = e.shape.reduce((x, y) => x * y, 1);
     const values = e.encoding === 'float32'
       ? float32s(bin, e.data)
-      : problemDataToKernelData(dequantize(readAffine(e, bin)), e.shape); // [out, in] -> kernel [..., out]
+      : problemDataToKernelData(dequantize(readAffine(e, bin)), e.shape, e.layout); // W [rows, cols] -> kernel
     // Every weight finite: NaN/Inf stored as float32, and huge finite scales whose products overflow.
     for (let i = 0; i < values.length; i++) {
       if (!Number.isFinite(values[i])) {

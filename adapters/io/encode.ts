@@ -15,7 +15,7 @@ import { InputError } from '../../plugins/core/errors.ts';
 import { dequantize } from '../../plugins/quantease/dequantize.ts';
 import { packCodes } from '../../plugins/quantease/packing.ts';
 import { modelArtifacts } from './artifacts.ts';
-import { problemShape } from './layout.ts';
+import { problemShape, type KernelLayout } from './layout.ts';
 import {
   AFFINE_ENCODING_VERSION, FORMAT_NAME, FORMAT_VERSION, QUANTIZATION_VERSION, STOCK_LOADER_TRAP, checksum, manifestChecksum,
   type PackedModelJSON, type QuantizedPayload, type QuantizedWeight, type Section, type WeightEntry,
@@ -71,8 +71,8 @@ function row(q: QuantizedWeight, r: number, cols: number): Float32Array {
 }
 
 /** Throws unless a few rows of q dequantize to exactly the model's kernel `raw` ([..., out] float32 bytes). */
-function checkAgainstModel(name: string, q: QuantizedWeight, raw: Uint8Array, shape: number[]): void {
-  const [rows, cols] = problemShape(shape);
+function checkAgainstModel(name: string, q: QuantizedWeight, raw: Uint8Array, shape: number[], layout: KernelLayout): void {
+  const [rows, cols] = problemShape(shape, layout);
   const mismatch = () => new InputError(`Weight ${name} does not match the payload's codes: pass the model and the payload returned by the same quantizeModel call.`);
   if (q.shape.join() !== shape.join() || q.codes.length !== rows * cols || q.grid.rows !== rows) throw mismatch();
   const kernel = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
@@ -80,8 +80,9 @@ function checkAgainstModel(name: string, q: QuantizedWeight, raw: Uint8Array, sh
   for (const r of picks) {
     const w = new Uint32Array(row(q, r, cols).buffer); // the row's float32 bits
     for (let c = 0; c < cols; c++) {
-      // W[r, c] is kernel element (c, r) of the [in, out] = [cols, rows] row-major layout.
-      if (kernel.getUint32((c * rows + r) * 4, true) !== w[c]) throw mismatch();
+      // W[r, c] is kernel element (c, r) of the [cols, rows] row-major layout ('table': (r, c)).
+      const at = layout === 'table' ? r * cols + c : c * rows + r;
+      if (kernel.getUint32(at * 4, true) !== w[c]) throw mismatch();
     }
   }
 }
@@ -126,12 +127,13 @@ export function encodeArtifacts(artifacts: tf.io.ModelArtifacts, payload: Quanti
       continue;
     }
     used.add(spec.name);
-    checkAgainstModel(spec.name, q, raw, spec.shape);
-    const [rows, cols] = problemShape(spec.shape);
+    const layout = q.layout ?? 'out_in';
+    checkAgainstModel(spec.name, q, raw, spec.shape, layout);
+    const [rows, cols] = problemShape(spec.shape, layout);
     const k = q.outliers?.indices.length ?? 0;
     entries.push({
       name: spec.name, dtype: 'float32', shape: spec.shape,
-      encoding: 'affine', encodingVersion: AFFINE_ENCODING_VERSION, layout: 'out_in',
+      encoding: 'affine', encodingVersion: AFFINE_ENCODING_VERSION, layout,
       rows, cols, bits: q.grid.bits, groupSize: q.grid.groupSize, groups: q.grid.groups,
       codes: put(packCodes(q.codes, q.grid.bits)),
       scale: put(asBytes(Float32Array.from(q.grid.scale))),

@@ -32,7 +32,9 @@
  *   entry, unquantized: { "name", "dtype": "float32", "shape", "encoding": "float32", "data": section }
  *   entry, quantized kernel (version 1 of the "affine" encoding):
  *     { "name", "dtype": "float32", "shape": [..., out], "encoding": "affine", "encodingVersion": 1,
- *       "layout": "out_in",      // W [rows, cols] = reshape(kernel, [prod(shape[:-1]), shape[-1]])^T
+ *       "layout": "out_in" | "depthwise" | "table",   // how W [rows, cols] maps to the kernel (adapters/io/layout.ts):
+ *                 out_in: reshape(kernel, [prod(shape[:-1]), shape[-1]])^T; depthwise: reshape(kernel [kh, kw, cin, mult],
+ *                 [kh*kw, cin*mult])^T; table: the kernel itself (Embedding)
  *       "rows", "cols", "bits" (2..8), "groupSize", "groups" = ceil(cols / groupSize),
  *       "codes": section of ceil(rows*cols*bits/8) bytes (packing.ts bit stream, row-major W),
  *       "scale", "zero": sections of rows*groups float32,
@@ -47,6 +49,7 @@
  */
 import type { QuantizedMatrix } from '../../plugins/quantease/dequantize.ts';
 import { packedByteLength } from '../../plugins/quantease/packing.ts';
+import { KERNEL_LAYOUTS, problemShape, type KernelLayout } from './layout.ts';
 
 export const FORMAT_NAME = 'tfjs-sam-quantease/packed';
 export const FORMAT_VERSION = 2;
@@ -84,7 +87,7 @@ export interface AffineEntry {
   shape: number[];
   encoding: 'affine';
   encodingVersion: number;
-  layout: 'out_in';
+  layout: KernelLayout;
   rows: number;
   cols: number;
   bits: number;
@@ -119,6 +122,8 @@ export interface PackedModelJSON {
 export interface QuantizedWeight extends QuantizedMatrix {
   /** Kernel shape [..., out]. */
   shape: number[];
+  /** How W's rows and columns map to the kernel's axes; default 'out_in'. */
+  layout?: KernelLayout;
 }
 
 /**

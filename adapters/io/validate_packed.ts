@@ -5,6 +5,7 @@
  * the sections tiling the weights file exactly, and the manifest checksum matching.
  * Also upgradePackedJSON: a version-1 model.json -> version 2 (the weights file is unchanged).
  */
+import { KERNEL_LAYOUTS, problemShape, type KernelLayout } from './layout.ts';
 import { InputError } from '../../plugins/core/errors.ts';
 import { packedByteLength } from '../../plugins/quantease/packing.ts';
 import {
@@ -59,11 +60,15 @@ function checkEntries(weights: unknown, section: (where: string, v: unknown, exp
       if (e.encodingVersion !== AFFINE_ENCODING_VERSION) {
         throw new InputError(`Unsupported encoding version ${JSON.stringify(e.encodingVersion)} for ${where} (${e.name}): this loader reads ${AFFINE_ENCODING_VERSION}.`);
       }
-      if (e.layout !== 'out_in') bad(`${where}.layout must be "out_in", got ${JSON.stringify(e.layout)}.`);
-      if (shape.length < 2) bad(`${where}.shape must have rank >= 2 for a quantized kernel.`);
+      if (!(KERNEL_LAYOUTS as readonly unknown[]).includes(e.layout)) {
+        bad(`${where}.layout must be one of ${KERNEL_LAYOUTS.map((l) => `"${l}"`).join(', ')}, got ${JSON.stringify(e.layout)}.`);
+      }
+      const layout = e.layout as KernelLayout;
+      if (shape.length < (layout === 'depthwise' ? 4 : 2)) bad(`${where}.shape [${shape}] has too few axes for layout "${layout}".`);
       const rows = int(`${where}.rows`, e.rows, 1);
       const cols = int(`${where}.cols`, e.cols, 1);
-      if (rows !== shape[shape.length - 1] || rows * cols !== size) bad(`${where}: rows x cols = ${rows} x ${cols} does not match shape [${shape}].`);
+      const [wantRows, wantCols] = problemShape(shape, layout);
+      if (rows !== wantRows || cols !== wantCols) bad(`${where}: rows x cols = ${rows} x ${cols} does not match shape [${shape}] in layout "${layout}".`);
       const bits = int(`${where}.bits`, e.bits, 2);
       if (bits > 8) bad(`${where}.bits must be in 2..8, got ${bits}.`);
       const groupSize = int(`${where}.groupSize`, e.groupSize, 1);

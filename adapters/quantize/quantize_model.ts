@@ -1,9 +1,10 @@
 /**
  * quantizeModel: post-training quantization of a tfjs-layers model (Sequential or functional) in
- * one call. Dense, Conv2D and Conv1D kernels are quantized layer by layer, each against the
+ * one call. The kernels of Dense, Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D, LSTM, GRU,
+ * SimpleRNN and Embedding layers (layer_problems.ts) are quantized layer by layer, each against the
  * second moment S = X^T X of its own inputs computed through the layers already quantized before
- * it (sequential quantization); biases stay float32. Other layers with weights (DepthwiseConv2D,
- * Embedding, BatchNormalization, ...) are left float32, with the reason in the report.
+ * it (sequential quantization); biases stay float32. Other layers with weights (BatchNormalization,
+ * LayerNormalization, ...) are left float32, with the reason in the report.
  *
  * Per layer, with W [out, in] and the chosen method (plugins/quantease/quantize_layer.ts):
  *   What = argmin tr((W - What) S (W - What)^T), every row of What on its grid (+ outliers)

@@ -28,6 +28,8 @@ export interface LayerReport {
   milliseconds: number;
   float32Bytes: number;
   packedBytes: number;
+  /** Bytes of this layer's weights stored as float32 (biases, normalization parameters, skipped layers). */
+  float32KeptBytes?: number;
 }
 
 export interface QuantizationReport {
@@ -38,6 +40,8 @@ export interface QuantizationReport {
     packedBytes: number;
     /** float32Bytes / packedBytes */
     ratio: number;
+    /** Of packedBytes, the weights stored as float32 (biases, normalization layers, skipped layers). */
+    float32KeptBytes?: number;
     milliseconds: number;
     /** Layer forwards run on calibration batches (one node on one batch), recomputations included. */
     forwards?: number;
@@ -72,7 +76,8 @@ export function formatReport(report: QuantizationReport): string {
   );
   const t = report.totals;
   const total = `\n${t.quantizedLayers} layer(s) quantized in ${(t.milliseconds / 1000).toFixed(2)} s; ` +
-    `weights ${kb(t.float32Bytes)} KiB float32 -> ${kb(t.packedBytes)} KiB packed (${t.ratio.toFixed(2)}x smaller).`;
+    `weights ${kb(t.float32Bytes)} KiB float32 -> ${kb(t.packedBytes)} KiB packed (${t.ratio.toFixed(2)}x smaller)` +
+    (t.float32KeptBytes === undefined ? '.' : `, of which ${kb(t.float32KeptBytes)} KiB stay float32 (biases, normalization, skipped layers).`);
   const capture = t.forwards === undefined ? '' :
     `\ncalibration: ${t.forwards} layer forwards (${t.recomputedForwards ?? 0} recomputed), ` +
     `peak activations ${((t.peakActivationBytes ?? 0) / 2 ** 20).toFixed(1)} MiB, ${t.sequential === false ? 'one pass on the float model' : 'sequential'}; ` +

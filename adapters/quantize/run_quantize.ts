@@ -22,18 +22,19 @@ import { dequantize } from '../../plugins/quantease/dequantize.ts';
 import { affineByteLength, type QuantizedPayload, type QuantizedWeight } from '../io/format.ts';
 import { problemDataToKernelData, problemShape } from '../io/layout.ts';
 import { calibrationSource, type Calibration } from './calibration.ts';
-import { addLayerInput, captureCovariance, type CovarianceLike } from './capture.ts';
-import { buildPlan, forwardsPerBatch, type PlanTarget } from './graph_plan.ts';
+import { layerInputFunction, type CovarianceLike } from './capture.ts';
+import { buildPlan, forwardsPerBatch } from './graph_plan.ts';
 import { Propagator, type PropagationStats } from './propagate.ts';
 import { openQuantizer, type LayerQuantizerHandle } from './parallel_quantizer.ts';
 import { backendMemoryLimit, checkLayerMemory } from './memory.ts';
-import { isQuantizable, kernelToProblem, skipReason } from './layer_problems.ts';
+import { isQuantizable, kernelParts, kernelToProblem, skipReason, weightNamed, type KernelPart, type PartAccumulator } from './layer_problems.ts';
 import { resolveModelOptions, type QuantizeModelOptions } from './options.ts';
 import { progressBar, type ProgressEvent } from './progress.ts';
 import type { LayerReport, QuantizationReport } from './report.ts';
 
 export type LayerQuantizer = (problem: LayerProblem, options: QuantizeLayerOptions) => Promise<QuantizedLayer>;
 export type AccumulatorFactory = (width: number) => CovarianceLike;
+
 
 /**
  * Sets a kernel without LayerVariable.write, which would re-apply the layer's kernel constraint
@@ -43,9 +44,47 @@ function setKernel(kernel: tfl.LayerVariable, value: tf.Tensor): void {
   (kernel.read() as tf.Variable).assign(value);
 }
 
-/** The kernel variable of a Dense / Conv layer. */
-function kernelOf(layer: tfl.layers.Layer): tfl.LayerVariable {
-  return layer.weights.find((w) => /(^|\/)kernel$/.test(w.originalName)) ?? layer.weights[0];
+/** What quantizing one kernel part produced (objectives summed over its row blocks). */
+interface PartOutcome {
+  q: QuantizedWeight;
+  baseline: number;
+  after: number;
+  /** NaN when RTN was not compared. */
+  rtnAfter: number;
+  rows: number;
+  cols: number;
+  outliers: number;
+  count: number;
+  method: QuantizedLayer['stats']['method'];
+  fallback?: string;
+}
+
+/** The results of row blocks of `per` rows (same cols, same grid spec) as one matrix's codes and grid. */
+function stackBlocks(blocks: QuantizedLayer[], per: number, cols: number): Pick<QuantizedWeight, 'codes' | 'grid' | 'outliers'> {
+  if (blocks.length === 1) return { codes: blocks[0].codes, grid: blocks[0].grid, outliers: blocks[0].outliers };
+  const g0 = blocks[0].grid;
+  const cat = (f: (r: QuantizedLayer) => Float32Array) => {
+    const out = new Float32Array(blocks.reduce((a, r) => a + f(r).length, 0));
+    let at = 0;
+    for (const r of blocks) {
+      out.set(f(r), at);
+      at += f(r).length;
+    }
+    return out;
+  };
+  const codes = new Uint8Array(blocks.length * per * cols);
+  blocks.forEach((r, b) => codes.set(r.codes, b * per * cols));
+  const indices: number[] = [];
+  const values: number[] = [];
+  blocks.forEach((r, b) => r.outliers?.indices.forEach((ix, k) => {
+    indices.push(ix + b * per * cols); // flat r*cols + c in the block -> in the stacked matrix
+    values.push(r.outliers!.values[k]);
+  }));
+  return {
+    codes,
+    grid: { bits: g0.bits, groupSize: g0.groupSize, groups: g0.groups, rows: blocks.length * per, scale: cat((r) => r.grid.scale), zero: cat((r) => r.grid.zero) },
+    outliers: indices.length > 0 ? { indices: Int32Array.from(indices), values: Float32Array.from(values) } : undefined,
+  };
 }
 
 function weightBytes(layer: tfl.layers.Layer): number {
@@ -109,13 +148,13 @@ export async function runQuantizeModel(
   };
   const started = performance.now();
   const working = await cloneModel(model);
-  const newKernels = new Map<string, tf.Tensor>(); // layer name -> kernel [..., out]
+  const newKernels = new Map<string, { layer: string; part: string; kernel: tf.Tensor }>(); // weight name -> new kernel
   const reports = new Map<tfl.layers.Layer, LayerReport>();
   const quantized = new Map<string, QuantizedWeight>();
   const flow: PropagationStats = { forwards: 0, recomputedForwards: 0, peakActivationBytes: 0 };
   let propagator: Propagator | undefined;
   let quantizer: LayerQuantizerHandle | undefined;
-  const accumulators: CovarianceLike[] = [];
+  const accumulators: PartAccumulator[] = [];
   let withWeights: tfl.layers.Layer[] = [];
   try {
     let batches = 0;
@@ -134,110 +173,167 @@ export async function runQuantizeModel(
     // memory (wasm fails silently past its 4 GiB heap). Without `sequential`, all S live at once.
     let pending = 0;
     for (const layer of todo) {
-      const [, inDim] = problemShape(kernelOf(layer).shape as number[]);
-      checkLayerMemory(layer.name, inDim, tf.memory().numBytes + pending, backendMemoryLimit(tf.getBackend()), tf.getBackend());
-      if (!opts.sequential) pending += 4 * inDim * inDim;
+      for (const part of kernelParts(layer)) {
+        checkLayerMemory(layer.name, part.width, tf.memory().numBytes + pending, backendMemoryLimit(tf.getBackend()), tf.getBackend());
+        if (!opts.sequential) pending += 4 * part.width * part.width * part.blocks;
+      }
     }
     for (const layer of withWeights) {
       if (todo.includes(layer)) continue;
       const reason = isQuantizable(layer) ? 'excluded by include/exclude' : skipReason(layer);
       const bytes = weightBytes(layer);
-      reports.set(layer, { name: layer.name, className: layer.getClassName(), float32Bytes: bytes, status: 'skipped', reason, milliseconds: 0, packedBytes: bytes });
+      reports.set(layer, { name: layer.name, className: layer.getClassName(), float32Bytes: bytes, status: 'skipped', reason, milliseconds: 0, packedBytes: bytes, float32KeptBytes: bytes });
     }
     const plan = buildPlan(working, todo);
     quantizer = await openQuantizer(quantizeLayer, opts.workers);
     let done = 0;
-    /** Quantizes one layer from its filled accumulator and writes the new kernel into `working`. */
-    const quantizeOne = async (layer: tfl.layers.Layer, acc: CovarianceLike, t0: number): Promise<void> => {
-      const bytes = weightBytes(layer);
-      const kernel = kernelOf(layer);
-      const shape = kernel.shape as number[];
-      const [out, inDim] = problemShape(shape);
-      let weight: tf.Tensor2D | undefined;
-      let sigma: tf.Tensor2D | undefined;
-      let result: QuantizedLayer | undefined;
+    /** Quantizes one kernel part from its filled accumulator and writes it into `working`. */
+    const quantizePart = async (layer: tfl.layers.Layer, part: KernelPart, acc: PartAccumulator): Promise<PartOutcome> => {
+      const shape = part.variable.shape as number[];
+      const [rows, cols] = problemShape(shape, part.layout);
+      const per = rows / part.blocks;
+      const weight = kernelToProblem(part.variable.read(), part.layout); // [rows, cols]
+      const blocks: QuantizedLayer[] = [];
+      const count = acc.count; // read before the accumulator is disposed
+      let rtnData: Float32Array | undefined; // RTN's W (one block), for row-weighted errors
+      let baseline = 0;
+      let after = 0;
+      let rtnAfter = 0;
       try {
-        const rows = acc.count;
-        sigma = acc.sigma(); // [in, in]
-        acc.dispose(); // the running sum is no longer needed: one [in, in] copy at a time
-        weight = kernelToProblem(kernel.read()); // [out, in]
         emit({ done, total: todo.length, layer: layer.name, stage: 'quantize' });
-        result = await quantizer!.quantize({ weight, sigma }, opts.layer);
-        let rtnError = result.stats.method === 'rtn' ? result.stats.relativeError : undefined;
-        if (opts.compareRtn && rtnError === undefined) {
-          const rtn = await quantizeLayer({ weight, sigma }, { method: 'rtn', bits: opts.layer.bits, groupSize: opts.layer.groupSize, symmetric: opts.layer.symmetric });
-          rtn.weight.dispose();
-          rtnError = rtn.stats.relativeError;
+        for (let b = 0; b < part.blocks; b++) {
+          const sigma = acc.sigma(b); // [cols, cols]
+          const w = part.blocks === 1 ? weight : tf.slice(weight, [b * per, 0], [per, cols]); // [per, cols]
+          try {
+            const result = await quantizer!.quantize({ weight: w, sigma }, opts.layer);
+            result.weight.dispose();
+            blocks.push(result);
+            baseline += result.stats.baseline;
+            after += result.stats.objectiveAfter;
+            if (result.stats.method === 'rtn') {
+              rtnAfter += result.stats.objectiveAfter;
+              rtnData = dequantize(result);
+            } else if (opts.compareRtn) {
+              const rtn = await quantizeLayer({ weight: w, sigma }, { method: 'rtn', bits: opts.layer.bits, groupSize: opts.layer.groupSize, symmetric: opts.layer.symmetric });
+              rtn.weight.dispose();
+              rtnAfter += rtn.stats.objectiveAfter;
+              rtnData = dequantize(rtn);
+            } else rtnAfter = NaN;
+          } finally {
+            sigma.dispose();
+            if (w !== weight) w.dispose();
+          }
         }
-        const q: QuantizedWeight = { shape, codes: result.codes, grid: result.grid, outliers: result.outliers };
-        const deq = dequantize(q); // [out, in]
-        const newKernel = tf.tensor(problemDataToKernelData(deq, shape), shape, 'float32'); // [..., out]
-        newKernels.set(layer.name, newKernel);
-        setKernel(kernel, newKernel); // later layers now see this layer quantized
-        quantized.set(kernel.originalName, q);
-        const k = result.outliers?.indices.length ?? 0;
-        reports.set(layer, {
-          name: layer.name,
-          className: layer.getClassName(),
-          float32Bytes: bytes,
-          status: 'quantized',
-          method: result.stats.method,
-          bits: result.grid.bits,
-          groupSize: result.grid.groupSize,
-          shape,
-          rtnRelativeError: rtnError,
-          relativeError: result.stats.relativeError,
-          outliers: k,
-          rows,
-          fallback: result.stats.fallback,
-          milliseconds: performance.now() - t0,
-          packedBytes: bytes - out * inDim * 4 + affineByteLength(out, inDim, result.grid.bits, result.grid.groups, k),
-        });
       } finally {
         acc.dispose();
-        weight?.dispose();
-        sigma?.dispose();
-        result?.weight.dispose();
+        weight.dispose();
       }
+      const q: QuantizedWeight = { shape, ...(part.layout === 'out_in' ? {} : { layout: part.layout }), ...stackBlocks(blocks, per, cols) };
+      const rowWeights = acc.rowWeights?.();
+      if (rowWeights) {
+        // The error as the layer's outputs see it: sum_r w_r ||W_r - What_r||^2 (embedding_problem.ts).
+        const wData = part.variable.read().dataSync() as Float32Array; // 'table' layout: W is the kernel
+        const weighted = (a: Float32Array) => {
+          let e = 0;
+          for (let i = 0; i < a.length; i++) e += rowWeights[Math.floor(i / cols)] * (wData[i] - a[i]) ** 2;
+          return e;
+        };
+        baseline = weighted(new Float32Array(wData.length));
+        after = weighted(dequantize(q));
+        rtnAfter = rtnData ? weighted(rtnData) : NaN;
+      }
+      const newKernel = tf.tensor(problemDataToKernelData(dequantize(q), shape, part.layout), shape, 'float32');
+      newKernels.set(part.variable.originalName, { layer: layer.name, part: part.variable.originalName, kernel: newKernel });
+      setKernel(part.variable, newKernel); // later parts and layers now see this kernel quantized
+      quantized.set(part.variable.originalName, q);
+      const k = q.outliers?.indices.length ?? 0;
+      return {
+        q, baseline, after, rtnAfter, rows, cols, outliers: k, count,
+        method: blocks[0].stats.method, fallback: blocks.find((r) => r.stats.fallback)?.stats.fallback,
+      };
+    };
+    /** Quantizes every part of a layer in order (capturing each through the parts before it) and reports it. */
+    const quantizeLayerParts = async (layer: tfl.layers.Layer, fill: (part: KernelPart, acc: PartAccumulator) => Promise<void>, t0: number, filled?: PartAccumulator[]): Promise<void> => {
+      const outcomes: PartOutcome[] = [];
+      const parts = kernelParts(layer);
+      for (const [i, part] of parts.entries()) {
+        let acc = filled?.[i];
+        if (!acc) {
+          emit({ done, total: todo.length, layer: layer.name, stage: 'capture' });
+          acc = part.accumulator(makeAccumulator);
+          accumulators.push(acc);
+          await fill(part, acc);
+        }
+        outcomes.push(await quantizePart(layer, part, acc));
+      }
+      const bytes = weightBytes(layer);
+      const sum = (f: (o: PartOutcome) => number) => outcomes.reduce((a, o) => a + f(o), 0);
+      const baseline = sum((o) => o.baseline);
+      const ratio = (x: number) => (baseline > 0 ? x / baseline : 0);
+      const first = outcomes[0];
+      reports.set(layer, {
+        name: layer.name,
+        className: layer.getClassName(),
+        float32Bytes: bytes,
+        status: 'quantized',
+        method: first.method,
+        bits: first.q.grid.bits,
+        groupSize: first.q.grid.groupSize,
+        shape: first.q.shape,
+        rtnRelativeError: Number.isNaN(sum((o) => o.rtnAfter)) ? undefined : ratio(sum((o) => o.rtnAfter)),
+        relativeError: ratio(sum((o) => o.after)),
+        outliers: sum((o) => o.outliers),
+        rows: first.count,
+        fallback: outcomes.find((o) => o.fallback)?.fallback,
+        milliseconds: performance.now() - t0,
+        packedBytes: bytes - sum((o) => (o.rows * o.cols * 4 - affineByteLength(o.rows, o.cols, o.q.grid.bits, o.q.grid.groups, o.outliers))),
+        float32KeptBytes: bytes - sum((o) => o.rows * o.cols * 4),
+      });
       done++;
       emit({ done, total: todo.length, layer: layer.name, stage: done === todo.length ? 'done' : 'quantized' });
-    };
-    const newAccumulator = (target: PlanTarget): CovarianceLike => {
-      const acc = makeAccumulator(problemShape(kernelOf(target.layer).shape as number[])[1]);
-      accumulators.push(acc);
-      return acc;
     };
     if (capture === 'submodel') {
       for (const target of plan.targets) {
         const t0 = performance.now();
-        emit({ done, total: todo.length, layer: target.layer.name, stage: 'capture' });
-        const acc = newAccumulator(target);
-        const before = batches;
-        await captureCovariance(working, target.layer, source, acc);
-        flow.forwards += forwardsPerBatch(buildPlan(working, [target.layer])) * (batches - before);
-        await quantizeOne(target.layer, acc, t0);
+        const forward = layerInputFunction(working, target.layer);
+        await quantizeLayerParts(target.layer, async (_part, acc) => {
+          const before = batches;
+          await source.forEachBatch((batch) => {
+            const x = forward(batch);
+            try {
+              acc.add(x);
+            } finally {
+              x.dispose();
+            }
+          });
+          flow.forwards += forwardsPerBatch(buildPlan(working, [target.layer])) * (batches - before);
+        }, t0);
       }
     } else if (opts.sequential) {
       propagator = new Propagator(plan, source, opts.activationMemoryBytes);
       for (const target of plan.targets) {
         const t0 = performance.now();
-        emit({ done, total: todo.length, layer: target.layer.name, stage: 'capture' });
-        const acc = newAccumulator(target);
-        await propagator.visit(target, (x) => addLayerInput(target.layer, x, acc));
-        await quantizeOne(target.layer, acc, t0);
+        await quantizeLayerParts(target.layer, (_part, acc) => propagator!.visit(target, (x) => acc.add(x)), t0);
       }
     } else {
       propagator = new Propagator(plan, source, opts.activationMemoryBytes);
       const t0 = performance.now();
       emit({ done, total: todo.length, layer: plan.targets[0]?.layer.name ?? '', stage: 'capture' });
-      const accs = plan.targets.map((t) => newAccumulator(t));
-      if (plan.targets.length > 0) await propagator.visitAll((k, x) => addLayerInput(plan.targets[k].layer, x, accs[k]));
+      // One pass on the float model: every part of every layer sees float inputs.
+      const accs = plan.targets.map((t) => kernelParts(t.layer).map((part) => {
+        const acc = part.accumulator(makeAccumulator);
+        accumulators.push(acc);
+        return acc;
+      }));
+      if (plan.targets.length > 0) await propagator.visitAll((k, x) => accs[k].forEach((acc) => acc.add(x)));
       const share = (performance.now() - t0) / Math.max(1, plan.targets.length); // capture time split evenly
-      for (const [k, target] of plan.targets.entries()) await quantizeOne(target.layer, accs[k], performance.now() - share);
+      for (const [k, target] of plan.targets.entries()) {
+        await quantizeLayerParts(target.layer, async () => {}, performance.now() - share, accs[k]);
+      }
     }
     if (propagator) Object.assign(flow, propagator.stats);
   } catch (err) {
-    tf.dispose([...newKernels.values()]);
+    tf.dispose([...newKernels.values()].map((n) => n.kernel));
     disposeWorkingCopy(working);
     throw err;
   } finally {
@@ -251,10 +347,11 @@ export async function runQuantizeModel(
   const report: QuantizationReport = {
     layers,
     totals: {
-      quantizedLayers: quantized.size,
+      quantizedLayers: layers.filter((l) => l.status === 'quantized').length,
       float32Bytes,
       packedBytes,
       ratio: packedBytes > 0 ? float32Bytes / packedBytes : 1,
+      float32KeptBytes: layers.reduce((a, l) => a + (l.float32KeptBytes ?? 0), 0),
       milliseconds: performance.now() - started,
       forwards: flow.forwards,
       recomputedForwards: flow.recomputedForwards,
@@ -264,12 +361,12 @@ export async function runQuantizeModel(
     },
   };
   if (!opts.inPlace) {
-    tf.dispose([...newKernels.values()]);
+    tf.dispose([...newKernels.values()].map((n) => n.kernel));
     return { model: working, report, payload: quantized };
   }
   // Every layer succeeded: now (and only now) write into the caller's model.
-  for (const [name, k] of newKernels) setKernel(kernelOf(model.getLayer(name)), k);
-  tf.dispose([...newKernels.values()]);
+  for (const n of newKernels.values()) setKernel(weightNamed(model.getLayer(n.layer), n.part.slice(n.part.lastIndexOf('/') + 1)), n.kernel);
+  tf.dispose([...newKernels.values()].map((n) => n.kernel));
   working.dispose();
   return { model, report, payload: quantized };
 }

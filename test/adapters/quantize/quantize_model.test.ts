@@ -106,11 +106,13 @@ test.serial('include / exclude patterns, and skipped layers are reported with a 
   t.deepEqual(q.getLayer('dense_a').getWeights()[0].dataSync(), model.getLayer('dense_a').getWeights()[0].dataSync());
   q.dispose();
 
-  // A functional two-input model with an Embedding and a DepthwiseConv2D: both left float32 with a reason.
+  // A functional two-input model with an Embedding, a DepthwiseConv2D (both quantized) and a
+  // BatchNormalization (left float32 with a reason).
   const img = tfl.input({ shape: [6, 6, 2], name: 'img' });
   const ids = tfl.input({ shape: [3], name: 'ids' });
   const dw = tfl.layers.depthwiseConv2d({ kernelSize: 3, name: 'dw', depthwiseInitializer: tfl.initializers.glorotNormal({ seed: 5 }) }).apply(img) as tfl.SymbolicTensor;
-  const f1 = tfl.layers.flatten().apply(dw) as tfl.SymbolicTensor;
+  const bn = tfl.layers.batchNormalization({ name: 'bn' }).apply(dw) as tfl.SymbolicTensor;
+  const f1 = tfl.layers.flatten().apply(bn) as tfl.SymbolicTensor;
   const emb = tfl.layers.embedding({ inputDim: 10, outputDim: 4, name: 'emb', embeddingsInitializer: tfl.initializers.randomNormal({ seed: 6 }) }).apply(ids) as tfl.SymbolicTensor;
   const f2 = tfl.layers.flatten().apply(emb) as tfl.SymbolicTensor;
   const cat = tfl.layers.concatenate().apply([f1, f2]) as tfl.SymbolicTensor;
@@ -122,9 +124,11 @@ test.serial('include / exclude patterns, and skipped layers are reported with a 
   const r = await quantizeModel(fm, [xi, xd], { method: 'gptq', bits: 4 });
   const by = Object.fromEntries(r.report.layers.map((l) => [l.name, l]));
   t.is(by.head.status, 'quantized');
-  t.is(by.dw.status, 'skipped');
-  t.regex(by.dw.reason!, /depthwise/);
-  t.regex(by.emb.reason!, /lookup table/);
+  t.is(by.dw.status, 'quantized');
+  t.is(by.emb.status, 'quantized');
+  t.is(by.bn.status, 'skipped');
+  t.regex(by.bn.reason!, /normalization/);
+  t.is(by.bn.float32KeptBytes, 4 * 2 * 4); // gamma, beta, moving mean and variance of 2 channels
   t.true(outputError(fm, r.model, [xi, xd] as unknown as tf.Tensor) < 1e-2);
   r.model.dispose();
   t.is(tf.memory().numTensors, before);
