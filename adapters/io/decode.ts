@@ -7,6 +7,7 @@ import { InputError } from '../../plugins/core/errors.ts';
 import { unpackCodes } from '../../plugins/quantease/packing.ts';
 import { dequantize } from '../../plugins/quantease/dequantize.ts';
 import { problemDataToKernelData } from './layout.ts';
+import { decodeSupport } from './support.ts';
 import {
   checksum, validatePackedJSON,
   type AffineEntry, type PackedModelJSON, type QuantizedWeight, type Section,
@@ -35,7 +36,19 @@ export function readAffine(e: AffineEntry, bin: Uint8Array): QuantizedWeight {
   const zero = float32s(bin, e.zero);
   checkFinite(e.name, 'scale', scale);
   checkFinite(e.name, 'zero', zero);
-  const codes = unpackCodes(bytes(bin, e.codes), e.bits, e.rows * e.cols);
+  let codes: Uint8Array;
+  let mask: Uint8Array | undefined;
+  if (e.support) {
+    // Pruned kernel: only the kept codes are stored; pruned weights get the zero point's code
+    // here and are set to exactly 0 after dequantization (dequantizeEntry).
+    const size = e.rows * e.cols;
+    mask = decodeSupport(e.name, e.support.encoding, e.support.count, bytes(bin, e.support.data), e.rows, e.cols);
+    const kept = unpackCodes(bytes(bin, e.codes), e.bits, e.support.count);
+    codes = new Uint8Array(size);
+    for (let i = 0, k = 0; i < size; i++) if (mask[i]) codes[i] = kept[k++];
+  } else {
+    codes = unpackCodes(bytes(bin, e.codes), e.bits, e.rows * e.cols);
+  }
   let outliers: QuantizedWeight['outliers'];
   if (e.outliers && e.outliers.count > 0) {
     const indices = new Int32Array(bytes(bin, e.outliers.indices).buffer);
@@ -52,12 +65,21 @@ export function readAffine(e: AffineEntry, bin: Uint8Array): QuantizedWeight {
     checkFinite(e.name, 'outlier values', values);
     outliers = { indices, values };
   }
-  return {
+  const q: QuantizedWeight = {
     shape: e.shape,
     codes,
     grid: { bits: e.bits, groupSize: e.groupSize, scale, zero, rows: e.rows, groups: e.groups },
     outliers,
   };
+  if (mask) q.mask = mask;
+  return q;
+}
+
+/** W [rows, cols] of a decoded kernel: dequantized, and exactly 0 off its support when pruned. */
+export function dequantizeEntry(q: QuantizedWeight): Float32Array {
+  const w = dequantize(q);
+  if (q.mask) for (let i = 0; i < w.length; i++) if (!q.mask[i]) w[i] = 0;
+  return w;
 }
 
 export interface DecodedModel {
@@ -85,7 +107,7 @@ export function decodePacked(jsonValue: unknown, bin: Uint8Array): DecodedModel 
     const size = e.shape.reduce((x, y) => x * y, 1);
     const values = e.encoding === 'float32'
       ? float32s(bin, e.data)
-      : problemDataToKernelData(dequantize(readAffine(e, bin)), e.shape); // [out, in] -> kernel [..., out]
+      : problemDataToKernelData(dequantizeEntry(readAffine(e, bin)), e.shape); // [out, in] -> kernel [..., out]
     data.set(values, at);
     at += size;
     weightSpecs.push({ name: e.name, shape: e.shape, dtype: 'float32' });

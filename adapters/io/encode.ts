@@ -8,6 +8,7 @@ import { dequantize } from '../../plugins/quantease/dequantize.ts';
 import { packCodes } from '../../plugins/quantease/packing.ts';
 import { modelArtifacts } from './artifacts.ts';
 import { problemDataToKernelData, problemShape } from './layout.ts';
+import { encodeSupport, keptCodes } from './support.ts';
 import {
   AFFINE_ENCODING_VERSION, FORMAT_NAME, FORMAT_VERSION, QUANTIZATION_VERSION, checksum,
   type PackedModelJSON, type QuantizedPayload, type Section, type WeightEntry,
@@ -71,11 +72,25 @@ export async function encodePacked(quantized: QuantizedModel): Promise<{ json: P
       throw new InputError(`Weight ${spec.name} does not match the payload's codes: pass the model and the payload returned by the same quantizeModel call.`);
     }
     const k = q.outliers?.indices.length ?? 0;
+    let support: ReturnType<typeof encodeSupport> | undefined;
+    if (q.mask) {
+      if (!(q.mask instanceof Uint8Array) || q.mask.length !== rows * cols) {
+        throw new InputError(`The payload's mask for ${spec.name} must be a Uint8Array of rows x cols = ${rows * cols} entries.`);
+      }
+      if (k > 0) throw new InputError(`The payload for ${spec.name} has both a sparsity mask and outliers; a pruned kernel has no outliers.`);
+      const dense = dequantize(q);
+      for (let i = 0; i < dense.length; i++) {
+        if (!q.mask[i] && dense[i] !== 0) {
+          throw new InputError(`Weight ${spec.name} is ${dense[i]} at pruned position ${i}: a pruned weight must be exactly 0 to be stored by its support.`);
+        }
+      }
+      support = encodeSupport(q.mask, rows, cols);
+    }
     entries.push({
       name: spec.name, dtype: 'float32', shape: spec.shape,
       encoding: 'affine', encodingVersion: AFFINE_ENCODING_VERSION, layout: 'out_in',
       rows, cols, bits: q.grid.bits, groupSize: q.grid.groupSize, groups: q.grid.groups,
-      codes: put(packCodes(q.codes, q.grid.bits)),
+      codes: put(packCodes(support ? keptCodes(q.codes, q.mask!) : q.codes, q.grid.bits)),
       scale: put(asBytes(Float32Array.from(q.grid.scale))),
       zero: put(asBytes(Float32Array.from(q.grid.zero))),
       ...(k > 0 ? {
@@ -85,6 +100,7 @@ export async function encodePacked(quantized: QuantizedModel): Promise<{ json: P
           values: put(asBytes(Float32Array.from(q.outliers!.values))),
         },
       } : {}),
+      ...(support ? { support: { encoding: support.encoding, count: support.count, data: put(support.bytes) } } : {}),
     });
   }
   for (const name of payload.keys()) {

@@ -32,7 +32,12 @@
  *       "zero":  { "offset": ..., "byteLength": rows*groups*4 },           // float32 [rows, groups]
  *       "outliers": { "count": k,
  *                     "indices": { "offset": ..., "byteLength": 4k },       // int32, flat r*cols+c, ascending
- *                     "values":  { "offset": ..., "byteLength": 4k } } }    // float32
+ *                     "values":  { "offset": ..., "byteLength": 4k } },     // float32
+ *       "support": { "encoding": "bitmask" | "delta" | "columns", "count": k,   // optional: pruned kernel
+ *                    "data": { "offset": ..., "byteLength": ... } } }  // adapters/io/support.ts
+ *
+ *   With "support" (never together with "outliers"), "codes" holds only the k kept codes
+ *   (ceil(k*bits/8) bytes, in flat order) and every weight off the support is exactly 0.
  *
  * Dequantization (one formula, used by both the hook and the loader, in float32):
  *   W[r, c] = fround((q[r, c] - zero[r, g]) * scale[r, g]),  g = floor(c / groupSize)
@@ -42,6 +47,7 @@
 import { InputError } from '../../plugins/core/errors.ts';
 import type { QuantizedMatrix } from '../../plugins/quantease/dequantize.ts';
 import { packedByteLength } from '../../plugins/quantease/packing.ts';
+import { SUPPORT_ENCODINGS, fixedSupportByteLength, type SupportEncoding } from './support.ts';
 
 export const FORMAT_NAME = 'tfjs-sam-quantease/packed';
 export const FORMAT_VERSION = 1;
@@ -77,6 +83,8 @@ export interface AffineEntry {
   scale: Section;
   zero: Section;
   outliers?: { count: number; indices: Section; values: Section };
+  /** Pruned kernel: which weights are kept (adapters/io/support.ts); `codes` then holds only theirs. */
+  support?: { encoding: SupportEncoding; count: number; data: Section };
 }
 
 export type WeightEntry = RawEntry | AffineEntry;
@@ -99,6 +107,8 @@ export interface PackedModelJSON {
 export interface QuantizedWeight extends QuantizedMatrix {
   /** Kernel shape [..., out]. */
   shape: number[];
+  /** Pruned kernel: 1 where a weight of W [rows, cols] is kept; the others are exactly 0. */
+  mask?: Uint8Array;
 }
 
 /**
@@ -202,7 +212,23 @@ export function validatePackedJSON(json: unknown, binLength?: number): PackedMod
       const groupSize = int(`${where}.groupSize`, e.groupSize, 1);
       const groups = int(`${where}.groups`, e.groups, 1);
       if (groups !== Math.ceil(cols / groupSize)) bad(`${where}.groups is ${groups} but ceil(cols / groupSize) = ${Math.ceil(cols / groupSize)}.`);
-      section(`${where}.codes`, e.codes, packedByteLength(rows * cols, bits), total);
+      let coded = rows * cols;
+      if (e.support !== undefined) {
+        if (!isObj(e.support)) bad(`${where}.support must be an object.`);
+        if (e.outliers !== undefined) bad(`${where} has both "support" and "outliers"; a pruned kernel has no outliers.`);
+        if (!(SUPPORT_ENCODINGS as readonly unknown[]).includes(e.support.encoding)) {
+          bad(`${where}.support.encoding must be one of ${SUPPORT_ENCODINGS.join(', ')}, got ${JSON.stringify(e.support.encoding)}.`);
+        }
+        coded = int(`${where}.support.count`, e.support.count);
+        if (coded > rows * cols) bad(`${where}.support.count ${coded} exceeds rows x cols = ${rows * cols}.`);
+        const d = e.support.data;
+        if (!isObj(d)) bad(`${where}.support.data is missing.`);
+        // bitmask: fixed size; delta: one varint of 1..5 bytes per kept weight
+        const expected = fixedSupportByteLength(e.support.encoding as SupportEncoding, rows, cols) ?? int(`${where}.support.data.byteLength`, d.byteLength, coded);
+        if (e.support.encoding === 'delta' && expected > 5 * coded) bad(`${where}.support.data.byteLength ${expected} is more than 5 bytes per kept weight (${coded}).`);
+        section(`${where}.support.data`, d, expected, total);
+      }
+      section(`${where}.codes`, e.codes, packedByteLength(coded, bits), total);
       section(`${where}.scale`, e.scale, rows * groups * 4, total);
       section(`${where}.zero`, e.zero, rows * groups * 4, total);
       if (e.outliers !== undefined) {

@@ -19,6 +19,8 @@ import { InputError, describeValue } from '../../plugins/core/errors.ts';
 import type { LayerProblem, QuantizeLayerOptions, QuantizedLayer } from '../../plugins/quantease/types.ts';
 import { cloneModel } from '../io/artifacts.ts';
 import { dequantize } from '../../plugins/quantease/dequantize.ts';
+import { pruneLayer, quantizeOnSupport, type PruneStats, type SupportQuantizeOptions } from '../../plugins/prune/index.ts';
+import { sparseAffineByteLength } from '../io/support.ts';
 import { affineByteLength, type QuantizedPayload, type QuantizedWeight } from '../io/format.ts';
 import { problemDataToKernelData, problemShape } from '../io/layout.ts';
 import { calibrationSource, type Calibration } from './calibration.ts';
@@ -156,20 +158,45 @@ export async function runQuantizeModel(
       let weight: tf.Tensor2D | undefined;
       let sigma: tf.Tensor2D | undefined;
       let result: QuantizedLayer | undefined;
+      let mask: Uint8Array | undefined;
+      let pruneStats: PruneStats | undefined;
       try {
         const rows = acc.count;
         sigma = acc.sigma(); // [in, in]
         acc.dispose(); // the running sum is no longer needed: one [in, in] copy at a time
         weight = kernelToProblem(kernel.read()); // [out, in]
         emit({ done, total: todo.length, layer: layer.name, stage: 'quantize' });
-        result = await quantizer!.quantize({ weight, sigma }, opts.layer);
-        let rtnError = result.stats.method === 'rtn' ? result.stats.relativeError : undefined;
+        let rtnError: number | undefined;
+        if (opts.sparsity) {
+          // Prune, then quantize the kept weights on that support (calling thread; rows share it).
+          const pruned = pruneLayer({ weight, sigma }, opts.sparsity);
+          try {
+            const l = opts.layer;
+            const onSupport: SupportQuantizeOptions = { method: l.method, bits: l.bits, groupSize: l.groupSize, symmetric: l.symmetric, sweeps: l.sweeps };
+            const sparse = quantizeOnSupport({ weight, sigma }, pruned, onSupport);
+            result = sparse;
+            mask = sparse.mask;
+            pruneStats = pruned.stats;
+            if (opts.compareRtn || l.method === 'rtn') {
+              // the RTN reference is RTN of the same pruned weights (on the same support)
+              const rtn = l.method === 'rtn' ? sparse : quantizeOnSupport({ weight, sigma }, pruned, { ...onSupport, method: 'rtn' });
+              if (rtn !== sparse) rtn.weight.dispose();
+              rtnError = rtn.stats.relativeError;
+            }
+          } finally {
+            pruned.weight.dispose();
+          }
+        } else {
+          result = await quantizer!.quantize({ weight, sigma }, opts.layer);
+          rtnError = result.stats.method === 'rtn' ? result.stats.relativeError : undefined;
+        }
         if (opts.compareRtn && rtnError === undefined) {
           const rtn = await quantizeLayer({ weight, sigma }, { method: 'rtn', bits: opts.layer.bits, groupSize: opts.layer.groupSize, symmetric: opts.layer.symmetric });
           rtn.weight.dispose();
           rtnError = rtn.stats.relativeError;
         }
         const q: QuantizedWeight = { shape, codes: result.codes, grid: result.grid, outliers: result.outliers };
+        if (mask) q.mask = mask;
         const deq = dequantize(q); // [out, in]
         const newKernel = tf.tensor(problemDataToKernelData(deq, shape), shape, 'float32'); // [..., out]
         newKernels.set(layer.name, newKernel);
@@ -191,7 +218,16 @@ export async function runQuantizeModel(
           rows,
           fallback: result.stats.fallback,
           milliseconds: performance.now() - t0,
-          packedBytes: bytes - out * inDim * 4 + affineByteLength(out, inDim, result.grid.bits, result.grid.groups, k),
+          packedBytes: bytes - out * inDim * 4 + (mask
+            ? sparseAffineByteLength(mask, out, inDim, result.grid.bits, result.grid.groups)
+            : affineByteLength(out, inDim, result.grid.bits, result.grid.groups, k)),
+          ...(pruneStats ? {
+            sparsity: pruneStats.sparsity,
+            pruneMethod: pruneStats.method,
+            pruneRelativeError: pruneStats.relativeError,
+            pruneLowerBound: pruneStats.lowerBound / (pruneStats.baseline || 1),
+            pruneGap: pruneStats.gap,
+          } : {}),
         });
       } finally {
         acc.dispose();
