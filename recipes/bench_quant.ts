@@ -4,6 +4,7 @@
  *   npm run bench:quant            # in = out = 512, 1024, 2048; n = 4096; 3 and 4 bits
  *   npm run bench:quant -- --quick # in = out = 128, n = 512: a few seconds
  *   npm run bench:quant -- --sizes 512,1024 --bits 3
+ *   npm run bench:quant -- --no-speed # without the kernel-vs-JS speed table (bench_quantease_speed.ts)
  *
  * Problems: X = G diag-scaled-mix [n, in] with a power-law spectrum (row scales k^-alpha of a
  * random mixing matrix) and a few outlier channels 10-100x larger; W heavy-tailed (Gaussian with
@@ -15,6 +16,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { quantizeLayer } from '../plugins/quantease/quantize_layer.ts';
 import { CovarianceAccumulator } from '../plugins/quantease/covariance.ts';
 import type { QuantizeLayerOptions } from '../plugins/quantease/types.ts';
+import { cpuSeconds, matMulRate, quantEaseSpeed, speedTable, type SpeedRow } from './bench_quantease_speed.ts';
+
+export { cpuSeconds, matMulRate };
 
 // ---- constants (one-line guidance) ----
 const SPECTRUM_ALPHA = 0.75;    // power-law decay of the feature mixing scales (higher = more correlated)
@@ -69,30 +73,6 @@ export function makeLayerProblem(inputs: number, outputs: number, rows: number, 
   return { weight, sigma };
 }
 
-/** CPU seconds of this process (user + system): robust to other processes sharing the cores. */
-export function cpuSeconds(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-}
-
-/** Plain matMul GFLOP/s of the current backend at [m, k] x [k, n] (best of `reps`, CPU time). */
-export function matMulRate(m: number, k: number, n: number, reps = 3): number {
-  const a = tf.randomNormal([m, k], 0, 1, 'float32', 1) as tf.Tensor2D;
-  const b = tf.randomNormal([k, n], 0, 1, 'float32', 2) as tf.Tensor2D;
-  tf.matMul(a, b).dispose(); // warm up
-  let best = Infinity;
-  for (let i = 0; i < reps; i++) {
-    const t0 = cpuSeconds();
-    const c = tf.matMul(a, b);
-    c.dataSync();
-    best = Math.min(best, (cpuSeconds() - t0) * 1000);
-    c.dispose();
-  }
-  a.dispose();
-  b.dispose();
-  return (2 * m * k * n) / (best / 1000) / 1e9;
-}
-
 const METHODS: { name: string; options: QuantizeLayerOptions; sweepsFlops?: boolean }[] = [
   { name: 'RTN', options: { method: 'rtn' } },
   { name: 'GPTQ', options: { method: 'gptq' } },
@@ -115,7 +95,8 @@ function parseArgs(argv: string[]) {
   const rows = Number(get('--rows') ?? (quick ? 512 : 4096));
   const methods = get('--methods')?.split(',');
   const extra = get('--options') ? (JSON.parse(get('--options')!) as QuantizeLayerOptions) : {};
-  return { quick, sizes, bits, rows, methods, extra };
+  const speed = !argv.includes('--no-speed') && (!methods || methods.includes('QuantEase'));
+  return { quick, sizes, bits, rows, methods, extra, speed };
 }
 
 export async function main(argv = process.argv.slice(2)): Promise<BenchRow[]> {
@@ -132,6 +113,7 @@ export async function main(argv = process.argv.slice(2)): Promise<BenchRow[]> {
   }
   console.log(`backend: ${tf.getBackend()} (${backendNote}); n = ${args.rows}`);
   const rows: BenchRow[] = [];
+  const speedRows: SpeedRow[] = [];
   const lines = [
     '| in = out | bits | method | rel. error | seconds (wall) | seconds (CPU) | sweep GFLOP/s (plain matMul) |',
     '| --- | --- | --- | --- | --- | --- | --- |',
@@ -172,11 +154,14 @@ export async function main(argv = process.argv.slice(2)): Promise<BenchRow[]> {
         console.error(line);
       }
     }
+    // ---- speed: QuantEase with the wasm in-block kernel vs its JS fallback, next to plain matMul ----
+    if (args.speed) speedRows.push(...(await quantEaseSpeed(problem, size, args.bits[0])));
     problem.weight.dispose();
     problem.sigma.dispose();
   }
   // ---- report ----
   console.log(lines.join('\n'));
+  if (speedRows.length > 0) console.log(`\nQuantEase speed, ${args.bits[0]} bits, defaults (30 sweeps):\n${speedTable(speedRows)}`);
   return rows;
 }
 

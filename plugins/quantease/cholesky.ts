@@ -8,6 +8,7 @@
  * Row-major loops with contiguous inner products; returns null when H (+ damping) is not
  * numerically positive definite, so the caller can raise the damping.
  */
+import { invertLowerWasm } from './kernels/triangular_inverse.ts';
 
 /** Lower Cholesky factor of a (row-major, n x n, overwritten). Returns false on a non-positive pivot. */
 function choleskyInPlace(a: Float64Array, n: number): boolean {
@@ -29,7 +30,7 @@ function choleskyInPlace(a: Float64Array, n: number): boolean {
   return true;
 }
 
-/** Inverse of a lower-triangular L (row-major), row by row: X_i = (e_i - sum_k<i L_ik X_k) / L_ii. */
+/** Inverse of a lower-triangular L (row-major), row by row (kernels/gptq_block.as has its twin): X_i = (e_i - sum_k<i L_ik X_k) / L_ii. */
 function invertLower(l: Float64Array, n: number): Float64Array {
   const x = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
@@ -58,7 +59,7 @@ export function upperCholeskyOfInverse(h: Float64Array, n: number, damp: number)
     a[i * n + i] += damp;
   }
   if (!choleskyInPlace(a, n)) return null;
-  const linv = invertLower(a, n);
+  const linv = invertLowerWasm(a, n) ?? invertLower(a, n); // same bits; the kernel where it loads
   const u = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
     for (let j = i; j < n; j++) {

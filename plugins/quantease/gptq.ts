@@ -18,8 +18,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Grid } from './types.ts';
-import { dequantizeCode, maxCode, quantizeAll } from './grid.ts';
+import { quantizeAll } from './grid.ts';
 import { upperCholeskyOfInverse } from './cholesky.ts';
+import { createGptqBlockRunner } from './kernels/gptq_block.ts';
 
 export interface GptqOptions {
   /** Fraction of mean(diag H) added to the diagonal. Default 0.01. */
@@ -88,31 +89,29 @@ export function gptq(w: Float32Array, s: Float32Array, rows: number, cols: numbe
   }
   const codes = new Uint8Array(rows * n);
   const values = new Float32Array(rows * n);
-  const { scale, zero, groups, groupSize } = grid;
-  const maxq = maxCode(grid.bits);
-  const b = Math.max(1, options.blockSize);
+  const b = Math.max(1, Math.min(options.blockSize, n));
+  // The sequential in-block work: WebAssembly SIMD kernel or its JS twin (kernels/gptq_block*.ts, same bits).
+  const runner = createGptqBlockRunner(grid, b);
+  const wkB = new Float64Array(rows * b); // W[:, B] in visiting order [rows, bw]
+  const uB = new Float64Array(b * b); // U[B, B]
+  const colGroup = new Int32Array(b);
+  const codesB = new Uint8Array(rows * b);
+  const valuesB = new Float32Array(rows * b);
 
   for (let i1 = 0; i1 < n; i1 += b) {
     const i2 = Math.min(n, i1 + b);
     const bw = i2 - i1;
     const err = new Float32Array(rows * bw); // [rows, bw]
+    for (let r = 0; r < rows; r++) wkB.set(wk.subarray(r * n + i1, r * n + i2), r * bw);
+    for (let i = 0; i < bw; i++) {
+      uB.set(u.subarray((i1 + i) * n + i1, (i1 + i) * n + i2), i * bw);
+      colGroup[i] = (perm[i1 + i] / grid.groupSize) | 0;
+    }
+    runner.run({ bw, wk: wkB, u: uB, colGroup, codes: codesB, values: valuesB, err });
     for (let r = 0; r < rows; r++) {
-      const base = r * n;
-      for (let i = i1; i < i2; i++) {
-        const col = perm[i];
-        const k = r * groups + ((col / groupSize) | 0);
-        const x = wk[base + i];
-        let q = Math.round(x / scale[k]) + zero[k];
-        q = q < 0 ? 0 : q > maxq ? maxq : q;
-        const v = dequantizeCode(q, scale[k], zero[k]);
-        codes[r * n + col] = q;
-        values[r * n + col] = v;
-        const e = (x - v) / u[i * n + i];
-        err[r * bw + (i - i1)] = e;
-        if (e !== 0) {
-          const ui = i * n;
-          for (let j = i + 1; j < i2; j++) wk[base + j] -= e * u[ui + j];
-        }
+      for (let i = 0; i < bw; i++) {
+        codes[r * n + perm[i1 + i]] = codesB[r * bw + i];
+        values[r * n + perm[i1 + i]] = valuesB[r * bw + i];
       }
     }
     if (i2 < n) {

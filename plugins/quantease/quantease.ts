@@ -15,10 +15,10 @@
  *
  * Blocked implementation. We keep P^T = S (T - What)^T [in, out] on the backend (What and T
  * are held transposed too, so a column is contiguous). For a block B of `blockSize` columns,
- * the sequential column-by-column work runs on typed arrays in sub-blocks of
- * QUANTEASE_INNER_BLOCK columns: each column is one pass over the rows, and its change updates
- * the later columns of the sub-block with rank-1 terms dD_j S[j, sub] (axpys over the rows, or
- * over the moved rows only when few moved). Each sub-block first receives the changes of the
+ * the sequential column-by-column work runs in sub-blocks of QUANTEASE_INNER_BLOCK
+ * columns, in a WebAssembly SIMD kernel or its JS twin (kernels/inner_sweep*.ts, same bits):
+ * each column is one pass over the rows that first adds the rank-1 terms dD_i S[i, j] of the
+ * earlier columns of the sub-block that moved. Each sub-block first receives the changes of the
  * earlier sub-blocks of B with one small matMul S[sub, B<] dD_B<^T (left-looking). After the
  * block, one matMul brings all of P up to date:
  *
@@ -29,7 +29,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Grid } from './types.ts';
-import { codesOf, maxCode } from './grid.ts';
+import { codesOf } from './grid.ts';
+import { createInnerSweeper, type InnerSweeper, type KernelChoice } from './kernels/inner_sweep.ts';
+import { readRange } from './kernels/read_rows.ts';
 
 /** Columns per sequential (typed-array) sub-block inside a `blockSize` block; tuned on wasm. */
 export const QUANTEASE_INNER_BLOCK = 32;
@@ -54,12 +56,13 @@ export interface SweepContext {
   targetT: Float32Array;
   /** Current What^T [cols, rows], updated in place; see currentWhat. */
   whatT: Float32Array;
-  /** Work buffer for P[:, sub]^T, float64 [QUANTEASE_INNER_BLOCK, rows]. */
-  work: Float64Array;
+  /** The sequential column-by-column work (WebAssembly kernel or its JS twin; kernels/). */
+  sweeper: InnerSweeper;
+  /** Host copy of P^T [cols, rows] (block ranges are read into it) and of a left-looking product. */
+  ptHost: Float32Array;
+  leftHost: Float32Array;
   /** Change of (T - What)^T in the current block, float32 [blockSize, rows] (every entry is rewritten). */
   dBlock: Float32Array;
-  /** Rows moved in the current column. */
-  movedRows: Int32Array;
   /** S as a tensor [cols, cols] (not owned). */
   sigma: tf.Tensor2D;
   /** S[:, B] for each block, [cols, |B|] (owned). */
@@ -94,7 +97,8 @@ export function createSweepContext(
   }
   const ctx: SweepContext = {
     rows, cols, blockSize: b, grid, targetT: transpose(target, rows, cols), whatT: transpose(start, rows, cols),
-    work: new Float64Array(QUANTEASE_INNER_BLOCK * rows), dBlock: new Float32Array(b * rows), movedRows: new Int32Array(rows), sigma, sColumns, inner, pt: tf.zeros([cols, rows]),
+    sweeper: createInnerSweeper(grid, QUANTEASE_INNER_BLOCK), ptHost: new Float32Array(cols * rows),
+    leftHost: new Float32Array(QUANTEASE_INNER_BLOCK * rows), dBlock: new Float32Array(b * rows), sigma, sColumns, inner, pt: tf.zeros([cols, rows]),
   };
   refreshResidual(ctx);
   return ctx;
@@ -140,106 +144,30 @@ export function refreshResidual(ctx: SweepContext): void {
 /** f = sum(D ⊙ P) with D = T - What, from the maintained P (float64 sum). */
 export function residualObjective(ctx: SweepContext): number {
   const { targetT, whatT } = ctx;
-  const pt = ctx.pt.dataSync();
+  const pt = readRange(ctx.pt, 0, ctx.pt.size, ctx.ptHost);
   let f = 0;
   for (let i = 0; i < pt.length; i++) f += (targetT[i] - whatT[i]) * pt[i];
   return f;
 }
 
 /**
- * The sequential part: columns c0..c0+sw-1, all rows, on typed arrays in the transposed layout
- * (a column is contiguous), so each step is a pass over rows and each rank-1 term an axpy.
- * `pb` is P[:, sub]^T [sw, rows] at the block start and `left` the earlier sub-blocks' part of
- * it (S[sub, B before sub] dD^T, or null); writes the change of T - What into dT [sw, rows]. Returns
- * entries moved.
+ * The sequential part: columns c0..c0+sw-1, all rows, in the transposed layout (a column is
+ * contiguous), run by ctx.sweeper (kernels/inner_sweep_js.ts has the math). `pb` is
+ * P[:, sub]^T [sw, rows] at the block start and `left` the earlier sub-blocks' part of it
+ * (S[sub, B before sub] dD^T, or null); writes the change of T - What into dT [sw, rows].
+ * Returns entries moved.
  */
 function innerSweep(ctx: SweepContext, c0: number, sw: number, pb: Float32Array, left: Float32Array | null, sBB: Float64Array, dT: Float32Array, rounded: boolean): number {
-  const { rows, grid, targetT, whatT, work, movedRows } = ctx;
-  const { scale, zero, groups, groupSize } = grid;
-  const maxq = maxCode(grid.bits);
-  const n = sw * rows;
-  // Math.fround: the float32 sum a tensor add would give.
-  if (left) for (let i = 0; i < n; i++) work[i] = Math.fround(pb[i] + left[i]);
-  else for (let i = 0; i < n; i++) work[i] = pb[i];
-  let moved = 0;
-  for (let jj = 0; jj < sw; jj++) {
-    const j = c0 + jj;
-    const sjj = sBB[jj * sw + jj];
-    const g = (j / groupSize) | 0;
-    const base = j * rows;
-    const wb = jj * rows;
-    const round = rounded || !(sjj > 0);
-    let movedCol = 0;
-    for (let r = 0; r < rows; r++) {
-      const old = whatT[base + r];
-      // S_jj = 0: column j does not enter f; round the target.
-      const x = sjj > 0 ? old + work[wb + r] / sjj : targetT[base + r];
-      let nw: number;
-      if (round) {
-        const k = r * groups + g;
-        const sc = scale[k];
-        const z = zero[k];
-        let q = Math.round(x / sc) + z;
-        q = q < 0 ? 0 : q > maxq ? maxq : q;
-        nw = Math.fround((q - z) * sc);
-      } else {
-        nw = Math.fround(x);
-      }
-      const delta = old - nw; // change of T - What in this entry
-      if (delta !== 0) {
-        whatT[base + r] = nw;
-        movedRows[movedCol++] = r;
-      }
-      dT[wb + r] = delta;
-    }
-    if (movedCol === 0) continue;
-    moved += movedCol;
-    // P[:, j2] += dD_j S[j, j2] for the later columns of the sub-block: an axpy over rows, or
-    // over the moved rows only when few moved (late rounded sweeps).
-    const sparse = movedCol * 4 < rows;
-    let j2 = jj + 1;
-    if (!sparse) {
-      // four columns per pass over the rows (same operations per entry, fewer loads of dT)
-      for (; j2 + 3 < sw; j2 += 4) {
-        const s0 = sBB[jj * sw + j2];
-        const s1 = sBB[jj * sw + j2 + 1];
-        const s2 = sBB[jj * sw + j2 + 2];
-        const s3 = sBB[jj * sw + j2 + 3];
-        const w0 = j2 * rows;
-        const w1 = w0 + rows;
-        const w2 = w1 + rows;
-        const w3 = w2 + rows;
-        for (let r = 0; r < rows; r++) {
-          const d = dT[wb + r];
-          work[w0 + r] += d * s0;
-          work[w1 + r] += d * s1;
-          work[w2 + r] += d * s2;
-          work[w3 + r] += d * s3;
-        }
-      }
-    }
-    for (; j2 < sw; j2++) {
-      const sj = sBB[jj * sw + j2];
-      if (sj === 0) continue;
-      const w2 = j2 * rows;
-      if (sparse) {
-        for (let m = 0; m < movedCol; m++) {
-          const r = movedRows[m];
-          work[w2 + r] += dT[wb + r] * sj;
-        }
-      } else {
-        for (let r = 0; r < rows; r++) work[w2 + r] += dT[wb + r] * sj;
-      }
-    }
-  }
-  return moved;
+  const what = ctx.whatT.subarray(c0 * ctx.rows, (c0 + sw) * ctx.rows);
+  const target = ctx.targetT.subarray(c0 * ctx.rows, (c0 + sw) * ctx.rows);
+  return ctx.sweeper.run({ sw, c0, rounded, what, target, pb, left, sBB, dT });
 }
 
-/** a [m, k] (tensor) times b [k, n] (typed array), downloaded: one untransposed matMul. */
-function matMulData(a: tf.Tensor2D, b: Float32Array, k: number, n: number): Float32Array {
+/** a [m, k] (tensor) times b [k, n] (typed array), read into dst: one untransposed matMul. */
+function matMulData(a: tf.Tensor2D, b: Float32Array, k: number, n: number, dst: Float32Array): Float32Array {
   const bt = tf.tensor2d(b, [k, n]);
   const c = tf.matMul(a, bt);
-  const data = c.dataSync() as Float32Array;
+  const data = readRange(c, 0, c.size, dst).subarray(0, c.size);
   bt.dispose();
   c.dispose();
   return data;
@@ -252,14 +180,14 @@ export function sweep(ctx: SweepContext, rounded: boolean): number {
   for (let blk = 0, c0 = 0; c0 < cols; blk++, c0 += b) {
     const bw = Math.min(b, cols - c0);
     const subs = ctx.inner[blk];
-    // P[:, B]^T at the block start (one download of P^T is cheaper than a slice op plus a download)
-    const pBData = (ctx.pt.dataSync() as Float32Array).subarray(c0 * rows, (c0 + bw) * rows);
+    // P[:, B]^T at the block start: a contiguous range of P^T
+    const pBData = readRange(ctx.pt, c0 * rows, (c0 + bw) * rows, ctx.ptHost.subarray(c0 * rows, (c0 + bw) * rows));
     const dTB = ctx.dBlock.subarray(0, bw * rows); // dD_B^T [bw, rows]
     let movedB = 0;
     for (const { offset: o, width: sw, sBB, sLeft } of subs) {
       // Left-looking: P[:, sub]^T = (block start) + S[sub, B before sub] dD^T of the earlier sub-blocks.
       const pb = pBData.subarray(o * rows, (o + sw) * rows);
-      const left = sLeft && movedB > 0 ? matMulData(sLeft, dTB.subarray(0, o * rows), o, rows) : null;
+      const left = sLeft && movedB > 0 ? matMulData(sLeft, dTB.subarray(0, o * rows), o, rows, ctx.leftHost) : null;
       movedB += innerSweep(ctx, c0 + o, sw, pb, left, sBB, dTB.subarray(o * rows, (o + sw) * rows), rounded);
     }
     if (movedB > 0) {
@@ -296,6 +224,8 @@ export interface QuantEaseOptions {
   unroundedUntil: number;
   /** Column block. Default 128. */
   blockSize: number;
+  /** The in-block kernel: 'auto' (default; WebAssembly SIMD where it loads), 'wasm' or 'js'. Same results. */
+  kernel?: KernelChoice;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -316,6 +246,7 @@ export function quantEase(
   options: QuantEaseOptions, start?: Float32Array,
 ): QuantEaseResult {
   const ctx = createSweepContext(s, sigma, rows, cols, grid, options.blockSize, w, start ?? w);
+  if (options.kernel) ctx.sweeper = createInnerSweeper(grid, QUANTEASE_INNER_BLOCK, options.kernel);
   const history: number[] = [];
   try {
     for (let k = 0; k < options.sweeps; k++) {
