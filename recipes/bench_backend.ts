@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { pathToFileURL } from 'node:url';
-import { selectBackend } from '../adapters/backend/select_backend.ts';
+import { selectBackend } from 'tfjs-sam-quantease/backend';
 
 // ---- constants -------------------------------------------------------------------------------
 /** Side of the square matrices (the cpu backend needs ~6 s per product at 1024: keep CPU_REPS low). */

@@ -11,9 +11,8 @@
  * certified optimality gap of l0's result.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { pruneLayer } from '../plugins/prune/prune_layer.ts';
-import type { PruneMethod, SparsityPattern } from '../plugins/prune/types.ts';
-import { selectBackend } from '../adapters/backend/select_backend.ts';
+import { pruneLayer, type PruneMethod, type SparsityPattern } from 'tfjs-sam-quantease/prune';
+import { selectBackend } from 'tfjs-sam-quantease/backend';
 import { makeLayerProblem } from './bench_quant.ts';
 import { isMain, runMain } from './lib/args.ts';
 

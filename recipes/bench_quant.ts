@@ -13,9 +13,7 @@
  * backend's own plain matMul GFLOP/s measured in the same run at in x in x out.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { quantizeLayer } from '../plugins/quantease/quantize_layer.ts';
-import { CovarianceAccumulator } from '../plugins/quantease/covariance.ts';
-import type { QuantizeLayerOptions } from '../plugins/quantease/types.ts';
+import { quantizeLayer, CovarianceAccumulator, type QuantizeLayerOptions } from 'tfjs-sam-quantease/quantease';
 import { cpuSeconds, matMulRate, quantEaseSpeed, speedTable, type SpeedRow } from './bench_quantease_speed.ts';
 
 export { cpuSeconds, matMulRate };
@@ -104,7 +102,7 @@ export async function main(argv = process.argv.slice(2)): Promise<BenchRow[]> {
   // ---- configure: the backend ----
   let backendNote: string;
   try {
-    const { selectBackend } = await import('../adapters/backend/select_backend.ts');
+    const { selectBackend } = await import('tfjs-sam-quantease/backend');
     backendNote = (await selectBackend({ quiet: true })).name;
   } catch {
     await import('@tensorflow/tfjs-backend-wasm');

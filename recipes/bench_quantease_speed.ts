@@ -11,9 +11,8 @@
  * the machine), the matMul rate is the median of `MATMUL_REPEATS` products [in, in] x [in, out].
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { quantizeLayer } from '../plugins/quantease/quantize_layer.ts';
+import { quantizeLayer, type LayerProblem } from 'tfjs-sam-quantease/quantease';
 import { KERNEL_ENV_VAR } from '../plugins/quantease/kernels/inner_sweep.ts';
-import type { LayerProblem } from '../plugins/quantease/types.ts';
 
 const MATMUL_REPEATS = 7; // median of this many plain matMuls (odd)
 
@@ -112,7 +111,7 @@ export async function main(argv = process.argv.slice(2)): Promise<SpeedRow[]> {
   const sizes = (get('--sizes') ?? '512,1024').split(',').map(Number);
   const bits = Number((get('--bits') ?? '3').split(',')[0]);
   const n = Number(get('--rows') ?? 4096);
-  const { selectBackend } = await import('../adapters/backend/select_backend.ts');
+  const { selectBackend } = await import('tfjs-sam-quantease/backend');
   const backend = await selectBackend({ quiet: true });
   const { makeLayerProblem } = await import('./bench_quant.ts');
   console.log(`backend: ${tf.getBackend()} (${backend.name}); n = ${n}`);

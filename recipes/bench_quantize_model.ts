@@ -16,10 +16,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { cpus } from 'node:os';
 import { runQuantizeModel, type CaptureStrategy } from '../adapters/quantize/run_quantize.ts';
-import { quantizeModel } from '../adapters/quantize/quantize_model.ts';
-import type { QuantizeModelOptions } from '../adapters/quantize/options.ts';
-import { quantizeLayer } from '../plugins/quantease/quantize_layer.ts';
-import { CovarianceAccumulator } from '../plugins/quantease/covariance.ts';
+import { quantizeModel, type QuantizeModelOptions } from 'tfjs-sam-quantease/quantize';
+import { quantizeLayer, CovarianceAccumulator } from 'tfjs-sam-quantease/quantease';
 
 // ---- constants (one-line guidance) ----
 const MLP_WIDTH = 256;           // Dense units per layer (issue 11's measurement)
@@ -113,7 +111,7 @@ function parseArgs(argv: string[]) {
 
 export async function main(argv = process.argv.slice(2)): Promise<{ depth: BenchModelRow[]; workers: WorkerRow[] }> {
   const args = parseArgs(argv);
-  const { selectBackend } = await import('../adapters/backend/select_backend.ts');
+  const { selectBackend } = await import('tfjs-sam-quantease/backend');
   const backend = (await selectBackend({ quiet: true })).name;
   const load = (await import('node:os')).loadavg()[0];
   console.log(`backend ${backend}; ${cpus().length} cores; load average ${load.toFixed(1)} at start${args.quick ? '; --quick' : ''}\n`);

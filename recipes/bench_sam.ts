@@ -13,8 +13,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { selectBackend } from '../adapters/backend/select_backend.ts';
-import { sam } from '../adapters/fit/index.ts';
+import { selectBackend } from 'tfjs-sam-quantease/backend';
+import { sam } from 'tfjs-sam-quantease/sam';
 import { isMain, parseArgs, runMain } from './lib/args.ts';
 
 // ---- constants ----------------------------------------------------------------------------

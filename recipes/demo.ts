@@ -1,43 +1,39 @@
 /**
- * `npm run demo`: evaluation 3 (recipes/eval_char_lm.ts) in short, end to end, on the default
- * backend: a character language model on Moby-Dick trained with Adam, SAM and mSAM(4) under the
- * same budget, then the best one quantized with RTN, GPTQ, QuantEase and QuantEase + 1% outliers
- * at 4 and 3 bits. Prints the two tables and where the report and plots went.
+ * `npm run demo`: the MNIST train-then-compress pipeline (recipes/eval_mnist_pipeline.ts) at a small
+ * budget, end to end, on the default backend. A small CNN with BatchNormalization is trained on 8,000 real
+ * MNIST digits with Adam, SAM and mSAM(4), with clean labels and with 40% of the labels flipped; its
+ * sharpness is measured (m-sharpness, top Hessian eigenvalue), and each model is quantized at 4, 3 and
+ * 2 bits with RTN, GPTQ, QuantEase and QuantEase + 1% outliers. Prints the tables and where the report
+ * and plots went. One seed: for spreads over seeds and the rho sweep, run the full evaluation.
  *
- * Measured: about 5 minutes on a 2-core machine with the wasm backend (see the README).
- * Run: npm run demo [-- --out out/demo] [--seed 0] [--quick]
+ * Budget: about 300 s of CPU (under 10 minutes on an idle 2-core machine with the wasm backend).
+ * The Moby-Dick character model that used to be the demo is `npx tsx recipes/eval_char_lm.ts`.
+ * Run: npm run demo [-- --out out/demo] [--seed 0] [--epochs n] [--quick]
  */
-import {selectBackend} from '../adapters/backend/select_backend.ts';
-import {
-  FULL_CONFIG, OPTIMIZER_HEADERS, QUANT_HEADERS, QUICK_CONFIG, optimizerRows, quantRows, runCharLmEvaluation,
-  type CharLmEvalConfig, type CharLmEvalResult,
-} from './eval_char_lm.ts';
+import {selectBackend} from 'tfjs-sam-quantease/backend';
+import {DEMO_CONFIG, QUICK_CONFIG, type MnistPipelineConfig} from './mnist_pipeline/config.ts';
+import {runAndReport, type MnistPipelineResult} from './eval_mnist_pipeline.ts';
 import {parseArgs, isMain, runMain} from './lib/args.ts';
-import {consoleTable} from './lib/report_writer.ts';
 
-/** The demo's budget: the full evaluation's model with a third of its training and smaller evaluation sets. */
-export const DEMO_CONFIG: CharLmEvalConfig = {
-  ...FULL_CONFIG,
-  samplesPerEpoch: 20_000,
-  epochs: 2,
-  evalsPerEpoch: 2,
-  validationWindows: 10_000,
-  testWindows: 30_000,
-  calibrationWindows: 2048,
-};
-
-export async function main(argv: string[] = process.argv.slice(2)): Promise<CharLmEvalResult> {
+export async function main(argv: string[] = process.argv.slice(2)): Promise<MnistPipelineResult> {
   const args = parseArgs(argv, {name: 'demo'});
-  const backend = await selectBackend();  // prints the one-line choice
-  const cfg = {...(args.quick ? QUICK_CONFIG : DEMO_CONFIG)};
+  const backend = await selectBackend({quiet: args.quick});  // prints the one-line choice
+  const cfg: MnistPipelineConfig = {...(args.quick ? QUICK_CONFIG : DEMO_CONFIG)};
   if (args.epochs !== undefined) cfg.epochs = args.epochs;
-  console.log(`tfjs-sam-quantease demo on ${backend.name}: Adam vs SAM vs mSAM(4) on Moby-Dick, then RTN / GPTQ / ` +
-      `QuantEase / QuantEase + 1% outliers at ${cfg.bits.join(' and ')} bits (seed ${args.seed}).`);
-  const r = await runCharLmEvaluation(cfg, {out: args.out, seed: args.seed, title: 'Demo: character language model on Moby-Dick'});
-  console.log(`\n${consoleTable(OPTIMIZER_HEADERS, optimizerRows(r), 3)}\n`);
-  console.log(`Quantized ${r.best} model (test perplexity; bytes = packed weights):`);
-  console.log(consoleTable(QUANT_HEADERS, quantRows(r), 3));
-  console.log(`\nReport: ${r.reportPath}\nPlots:  ${r.plots.join('\n        ')}\nTotal:  ${r.totalSeconds.toFixed(0)} s wall clock, ${r.totalCpuSeconds.toFixed(0)} s CPU`);
+  if (!args.quick) {
+    console.log(`tfjs-sam-quantease demo on ${backend.name}: Adam vs SAM vs mSAM on MNIST (clean and 40% noisy labels), ` +
+        `sharpness, then RTN / GPTQ / QuantEase / QuantEase + 1% outliers at ${cfg.bits.join(', ')} bits (seed ${args.seed}).`);
+  }
+  const t0 = performance.now();
+  const r = await runAndReport(cfg, {out: args.out, seed: args.seed, title: 'Demo: train flat, then compress, on MNIST',
+    command: `npm run demo${args.quick ? ' -- --quick' : ''}`, quiet: args.quick});
+  if (!args.quick) {
+    console.log(`\nFloat models (test accuracy, sharpness):\n${r.floatTable}\n`);
+    console.log(`Quantized models (test accuracy):\n${r.quantTable}\n`);
+    console.log(`Findings:\n${r.findings.map((f) => `- ${f}`).join('\n')}\n`);
+    console.log(`Report: ${r.reportPath}\nTotal:  ${((performance.now() - t0) / 1000).toFixed(0)} s wall clock, ` +
+        `${r.record.totalCpuSeconds.toFixed(0)} s CPU`);
+  }
   return r;
 }
 

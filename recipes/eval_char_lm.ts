@@ -13,28 +13,24 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import {selectBackend} from '../adapters/backend/select_backend.ts';
-import {quantizeModel} from '../adapters/quantize/quantize_model.ts';
-import type {QuantizationReport} from '../adapters/quantize/report.ts';
-import type {QuantMethod, OutlierOptions} from '../plugins/quantease/types.ts';
-import {sam} from '../adapters/fit/index.ts';
+import {selectBackend} from 'tfjs-sam-quantease/backend';
+import {quantizeModel, type QuantizationReport} from 'tfjs-sam-quantease/quantize';
+import type {QuantMethod} from 'tfjs-sam-quantease/quantease';
+import {sam} from 'tfjs-sam-quantease/sam';
 import {parseArgs, isMain, runMain} from './lib/args.ts';
 import {
   buildCharLM, disposeWindows, evaluationWindows, perplexity, sampleWindows, type CharLMOptions, type Windows,
 } from './lib/char_lm.ts';
 import {loadMobyDick} from './lib/data/moby_dick.ts';
 import {linePlot, writePlot, type PlotSpec} from './lib/plot.ts';
+import {integerX, widenLegend} from './lib/plot_style.ts';
+import {cpuSince} from './lib/cpu_time.ts';
+import {QUANT_VARIANTS, type QuantVariant} from './lib/quant_variants.ts';
 import {ProgressBar, isInteractive} from './lib/progress.ts';
 import {Report, consoleTable} from './lib/report_writer.ts';
 import {Rng} from './lib/rng.ts';
 
 export type OptimizerName = 'Adam' | 'SAM' | 'mSAM(4)';
-
-export interface QuantVariant {
-  label: string;
-  method: QuantMethod;
-  outliers?: OutlierOptions;
-}
 
 /** Everything that sets the size of a run. */
 export interface CharLmEvalConfig {
@@ -65,13 +61,6 @@ export interface CharLmEvalConfig {
   /** QuantEase sweeps (default of the library when undefined). */
   sweeps?: number;
 }
-
-export const QUANT_VARIANTS: QuantVariant[] = [
-  {label: 'RTN', method: 'rtn'},
-  {label: 'GPTQ', method: 'gptq'},
-  {label: 'QuantEase', method: 'quantease'},
-  {label: 'QuantEase + 1% outliers', method: 'quantease', outliers: {fraction: 0.01}},
-];
 
 /** The full evaluation (about 15 CPU minutes with the wasm backend; see the report for the measured time). */
 export const FULL_CONFIG: CharLmEvalConfig = {
@@ -172,12 +161,6 @@ function makeOptimizer(name: OptimizerName, cfg: CharLmEvalConfig, model: tfl.La
   if (name === 'Adam') return adam;
   if (name === 'SAM') return sam(adam, {rho: cfg.rho});
   return sam(adam, {rho: cfg.rho, microBatches: cfg.microBatches, model});
-}
-
-/** CPU seconds (user + system) of this process since `start`. */
-export function cpuSince(start: NodeJS.CpuUsage): number {
-  const d = process.cpuUsage(start);
-  return (d.user + d.system) / 1e6;
 }
 
 /** Mean of the non-NaN values (NaN when none). */
@@ -364,19 +347,6 @@ async function writePlots(r: CharLmEvalResult, cfg: CharLmEvalConfig): Promise<s
     files.push((await writePlot(spec, `${r.out}/${name}`)).png);
   }
   return files;
-}
-
-/** Long method names ('QuantEase + 1% outliers') must not be cut in the legend. */
-export function widenLegend(spec: PlotSpec): void {
-  const config = spec.config as {legend?: Record<string, unknown>};
-  config.legend = {...config.legend, labelLimit: 320};
-}
-
-/** Integer ticks on the x axis (epochs, layer indices). */
-export function integerX(spec: PlotSpec): void {
-  for (const layer of (spec.layer as Array<{encoding?: {x?: Record<string, unknown>}}>) ?? []) {
-    if (layer.encoding?.x) layer.encoding.x.axis = {tickMinStep: 1, format: 'd'};
-  }
 }
 
 /** The compact optimizer table (also printed by the demo). */

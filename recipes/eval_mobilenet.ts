@@ -16,8 +16,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import {selectBackend} from '../adapters/backend/select_backend.ts';
-import {quantizeModel, type LayerPattern} from '../adapters/quantize/quantize_model.ts';
+import {selectBackend} from 'tfjs-sam-quantease/backend';
+import {quantizeModel, type LayerPattern} from 'tfjs-sam-quantease/quantize';
 import {parseArgs, isMain, runMain} from './lib/args.ts';
 import {CALIBRATION_PHOTOS, EVALUATION_PHOTOS, viewsOf, type PhotoName} from './lib/data/images.ts';
 import {loadNsfwjsMobileNetV2, NSFW_CLASSES} from './lib/data/nsfwjs_model.ts';
@@ -25,7 +25,9 @@ import {barPlot, linePlot, writePlot, type PlotSpec} from './lib/plot.ts';
 import {ProgressBar, isInteractive} from './lib/progress.ts';
 import {Report, consoleTable} from './lib/report_writer.ts';
 import {Rng} from './lib/rng.ts';
-import {QUANT_VARIANTS, cpuSince, integerX, widenLegend, type QuantVariant} from './eval_char_lm.ts';
+import {cpuSince} from './lib/cpu_time.ts';
+import {integerX, widenLegend} from './lib/plot_style.ts';
+import {QUANT_VARIANTS, type QuantVariant} from './lib/quant_variants.ts';
 
 export interface MobilenetEvalConfig {
   calibrationPhotos: PhotoName[];

@@ -11,12 +11,12 @@
  * Run: npx tsx recipes/template_cli.ts [--quick] [--out out/template_cli]
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
 import {execFileSync} from 'node:child_process';
-import {mkdirSync, statSync, writeFileSync} from 'node:fs';
+import {statSync, writeFileSync} from 'node:fs';
 import {fileURLToPath} from 'node:url';
-import {selectBackend} from '../adapters/backend/select_backend.ts';
-import {loadQuantized} from '../adapters/io/load_quantized.ts';
+import {selectBackend} from 'tfjs-sam-quantease/backend';
+import {fileSystem} from 'tfjs-sam-quantease/io/node';
+import {loadQuantized} from 'tfjs-sam-quantease/io';
 import {parseArgs, isMain, runMain} from './lib/args.ts';
 import {buildCharLM, disposeWindows, evaluationWindows, perplexity, sampleWindows} from './lib/char_lm.ts';
 import {loadMobyDick} from './lib/data/moby_dick.ts';
@@ -31,7 +31,7 @@ const CALIBRATION = 2048;
 const SAMPLES = 20_000;
 
 /** The command line's entry point (what `npx tfjs-sam-quantease` runs). */
-const CLI_BIN = fileURLToPath(new URL('../adapters/cli/bin.mjs', import.meta.url));
+const CLI_BIN = fileURLToPath(new URL('../adapters/cli/bin.ts', import.meta.url));
 
 export interface CliTemplateResult {
   out: string;
@@ -42,19 +42,6 @@ export interface CliTemplateResult {
   /** Sizes of the float weights.bin and of the packed weights.bin. */
   floatBytes: number;
   packedBytes: number;
-}
-
-/** Writes model.json + weights.bin, the files model.save('file://dir') writes under tfjs-node. */
-async function saveFloatModel(model: tfl.LayersModel, dir: string): Promise<void> {
-  mkdirSync(dir, {recursive: true});
-  await model.save(tf.io.withSaveHandler(async (a) => {
-    const data = Array.isArray(a.weightData) ? tf.io.concatenateArrayBuffers(a.weightData) : a.weightData!;
-    writeFileSync(`${dir}/weights.bin`, new Uint8Array(data));
-    writeFileSync(`${dir}/model.json`, JSON.stringify({
-      modelTopology: a.modelTopology, format: 'layers-model', weightsManifest: [{paths: ['weights.bin'], weights: a.weightSpecs}],
-    }));
-    return {modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(a)};
-  }));
 }
 
 export async function main(argv: string[] = process.argv.slice(2)): Promise<CliTemplateResult> {
@@ -73,7 +60,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<CliT
   model.compile({optimizer: tf.train.adam(2e-3), loss: 'sparseCategoricalCrossentropy'});
   await model.fit(train.x, train.y, {epochs: 1, batchSize: quick ? 32 : 128, verbose: 0});
   const floatDir = `${args.out}/float_model`;
-  await saveFloatModel(model, floatDir);
+  await model.save(fileSystem(floatDir)); // model.json + weights.bin, as tfjs-node's file:// would
 
   // 2. A calibration file: {"shape": [n, ...inputShape], "data": [...]} (or a float32 .npy).
   const calibration = sampleWindows(corpus.train, context, quick ? 256 : CALIBRATION, () => rng.uniform());
@@ -86,7 +73,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<CliT
     '--quiet', ...(quick ? ['--sweeps', '5'] : [])];
   const command = `npx tfjs-sam-quantease ${cliArgs.join(' ')}`;
   console.log(`$ ${command}`);
-  const stdout = execFileSync(process.execPath, [CLI_BIN, ...cliArgs], {encoding: 'utf8'});
+  const stdout = execFileSync(process.execPath, ['--import', 'tsx', CLI_BIN, ...cliArgs], {encoding: 'utf8'});
   console.log(stdout);
 
   // 4. Load the packed model and compare with the float one.

@@ -11,8 +11,8 @@
  * Replace `makeData` and `forward` with your own data and model.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {selectBackend} from '../adapters/backend/select_backend.ts';
-import {sam} from '../plugins/sam/index.ts';
+import {selectBackend} from 'tfjs-sam-quantease/backend';
+import {sam} from 'tfjs-sam-quantease/sam';
 import {isMain, parseArgs, runMain} from './lib/args.ts';
 import {Rng} from './lib/rng.ts';
 import {consoleTable} from './lib/report_writer.ts';

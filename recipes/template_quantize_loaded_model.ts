@@ -8,11 +8,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {statSync} from 'node:fs';
-import {selectBackend} from '../adapters/backend/select_backend.ts';
-import {quantizeModel} from '../adapters/quantize/quantize_model.ts';
-import {formatReport} from '../adapters/quantize/report.ts';
-import {saveQuantized} from '../adapters/io/save_quantized.ts';
-import {loadQuantized} from '../adapters/io/load_quantized.ts';
+import {selectBackend} from 'tfjs-sam-quantease/backend';
+import {formatReport, quantizeModel} from 'tfjs-sam-quantease/quantize';
+import {saveQuantized} from 'tfjs-sam-quantease/io/save';
+import {loadQuantized} from 'tfjs-sam-quantease/io';
 import {parseArgs, isMain, runMain} from './lib/args.ts';
 import {CALIBRATION_PHOTOS, EVALUATION_PHOTOS, viewsOf} from './lib/data/images.ts';
 import {loadNsfwjsMobileNetV2} from './lib/data/nsfwjs_model.ts';

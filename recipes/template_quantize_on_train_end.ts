@@ -7,11 +7,10 @@
  * Run: npx tsx recipes/template_quantize_on_train_end.ts [--quick] [--out out/template_quantize_on_train_end]
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {selectBackend} from '../adapters/backend/select_backend.ts';
-import {quantizeOnTrainEnd} from '../adapters/quantize/callback.ts';
-import {formatReport} from '../adapters/quantize/report.ts';
-import {loadQuantized} from '../adapters/io/load_quantized.ts';
-import {sam} from '../adapters/fit/index.ts';
+import {selectBackend} from 'tfjs-sam-quantease/backend';
+import {formatReport, quantizeOnTrainEnd} from 'tfjs-sam-quantease/quantize';
+import {loadQuantized} from 'tfjs-sam-quantease/io';
+import {sam} from 'tfjs-sam-quantease/sam';
 import {parseArgs, isMain, runMain} from './lib/args.ts';
 import {buildCharLM, disposeWindows, evaluationWindows, perplexity, sampleWindows} from './lib/char_lm.ts';
 import {loadMobyDick} from './lib/data/moby_dick.ts';

@@ -11,4 +11,4 @@ export {
   registerWasmTrainingKernels,
   unregisterWasmTrainingKernels,
   WASM_TRAINING_KERNELS,
-} from './register_wasm_training_kernels.ts';
+} from './wasm_training/index.ts';

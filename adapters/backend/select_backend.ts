@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { OptionError, describeValue } from '../../plugins/core/errors.ts';
 import { checkBoolean, rejectUnknownKeys } from '../../plugins/core/validate.ts';
-import { registerWasmTrainingKernels, unregisterWasmTrainingKernels } from './register_wasm_training_kernels.ts';
+import { registerWasmTrainingKernels, unregisterWasmTrainingKernels } from './wasm_training/index.ts';
 
 /** The environment variable that forces a backend. */
 export const BACKEND_ENV_VAR = 'TFJS_SAM_QUANTEASE_BACKEND';

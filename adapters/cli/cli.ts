@@ -1,47 +1,30 @@
 /**
  * The command line: tfjs-sam-quantease quantize <model.json> --calibration <file> --out <dir> [...]
- * (run through adapters/cli/bin.mjs). `main` returns the exit code: 0 done, 1 bad input or
- * failure, 2 bad usage; messages go to stderr, the report table to stdout.
+ * (run through adapters/cli/bin.ts). `main` returns the exit code, documented in README.md here:
+ * 0 done, 1 bad input file or failure, 2 bad usage, 3 backend unavailable. Every error is one
+ * line on stderr (the stack only with TFJS_SAM_QUANTEASE_DEBUG=1); the report goes to stdout.
  */
-import { parseArgs } from 'node:util';
-import * as tf from '@tensorflow/tfjs-core';
+import { createRequire } from 'node:module';
 import { InputError, OptionError } from '../../plugins/core/errors.ts';
 import { quantizeModel } from '../quantize/quantize_model.ts';
-import type { QuantizeModelOptions } from '../quantize/options.ts';
 import { formatReport } from '../quantize/report.ts';
 import { saveQuantized } from '../io/save_quantized.ts';
+import { selectBackend } from '../backend/select_backend.ts';
+import { USAGE, UsageError, parseCliArgs } from './args.ts';
 import { readCalibration } from './calibration_file.ts';
+import { checkOutIsNotInput } from './out_guard.ts';
 import { readTfjsModel } from './read_tfjs_model.ts';
 
-export const USAGE = `Usage: tfjs-sam-quantease quantize <model.json> --calibration <file> --out <dir> [options]
+export { USAGE } from './args.ts';
 
-Quantizes the Dense, Conv2D and Conv1D kernels of a tfjs-layers model (model.json + weight
-shards) and writes the packed model (model.json + weights.bin) to <dir>; load it with
-loadQuantized(). Prints the per-layer report.
+/** Set to 1 to print stack traces of unexpected errors. */
+export const DEBUG_ENV_VAR = 'TFJS_SAM_QUANTEASE_DEBUG';
 
-Required:
-  --calibration <file>   calibration inputs [n, ...inputShape]: .npy (float32/float64) or
-                         .json {"shape": [...], "data": [...]} (see adapters/cli/README.md)
-  --out <dir>            output directory (created if missing)
-Options:
-  --method <m>           rtn | gptq | quantease            (default quantease)
-  --bits <b>             2..8                              (default 4)
-  --outliers <fraction>  keep this fraction of weights in float32 (QuantEase only; e.g. 0.01)
-  --structured-outliers  keep whole input columns as outliers instead of single weights
-  --group-size <n>       input columns per scale/zero group (default: whole row)
-  --symmetric            symmetric grid                    (default asymmetric)
-  --sweeps <n>           QuantEase sweeps                  (default 30)
-  --init <i>             QuantEase start: weights | gptq   (default weights)
-  --act-order            GPTQ: visit columns by decreasing diag(H)
-  --include <pattern>    quantize only layers whose name matches (* wildcard; repeatable)
-  --exclude <pattern>    leave matching layers in float32 (repeatable)
-  --batch-size <n>       calibration rows per forward pass (default 128)
-  --backend <name>       node-gpu | node | wasm | wasm-stock | cpu (default: fastest that loads)
-  --quiet                no progress bar, no backend line
-  -h, --help             this help
-`;
+/** The exit codes `main` returns. */
+export const EXIT = { ok: 0, input: 1, usage: 2, backend: 3 } as const;
 
-class UsageError extends Error {}
+/** A backend that cannot be loaded here (exit code 3). */
+class BackendError extends Error {}
 
 export interface CliIO {
   stdout: (s: string) => void;
@@ -53,90 +36,40 @@ const defaultIO: CliIO = {
   stderr: (s) => void process.stderr.write(s),
 };
 
-function num(flag: string, v: string | undefined, integer: boolean): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x) || (integer && !Number.isInteger(x))) {
-    throw new UsageError(`--${flag} must be ${integer ? 'an integer' : 'a number'}. Received: ${JSON.stringify(v)}.`);
-  }
-  return x;
+/** This package's version, read through the package's own name (works from src and from dist). */
+export function packageVersion(): string {
+  return (createRequire(import.meta.url)('tfjs-sam-quantease/package.json') as { version: string }).version;
 }
 
 async function useBackend(prefer: string | undefined, quiet: boolean): Promise<string> {
-  let select: ((o: { prefer?: string; quiet?: boolean }) => Promise<{ name: string }>) | undefined;
   try {
-    ({ selectBackend: select } = await import('../backend/select_backend.ts'));
-  } catch {
-    select = undefined; // no backend selector in this build: the cpu backend always works
+    return (await selectBackend({ ...(prefer ? { prefer } : {}), quiet })).name;
+  } catch (err) {
+    throw new BackendError((err as Error).message.split('\n')[0]);
   }
-  if (select) return (await select({ ...(prefer ? { prefer } : {}), quiet })).name;
-  if (prefer && prefer !== 'cpu') throw new UsageError(`--backend ${prefer} is not available in this build; use cpu.`);
-  await import('@tensorflow/tfjs-backend-cpu');
-  await tf.setBackend('cpu');
-  return 'cpu';
 }
 
 /** Runs the command line with `argv` (without node and the script). Returns the exit code. */
 export async function main(argv: string[], io: CliIO = defaultIO): Promise<number> {
   try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        calibration: { type: 'string' },
-        out: { type: 'string' },
-        method: { type: 'string' },
-        bits: { type: 'string' },
-        outliers: { type: 'string' },
-        'structured-outliers': { type: 'boolean' },
-        'group-size': { type: 'string' },
-        symmetric: { type: 'boolean' },
-        sweeps: { type: 'string' },
-        init: { type: 'string' },
-        'act-order': { type: 'boolean' },
-        include: { type: 'string', multiple: true },
-        exclude: { type: 'string', multiple: true },
-        'batch-size': { type: 'string' },
-        backend: { type: 'string' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-    if (values.help) {
+    const command = parseCliArgs(argv);
+    if (command.kind === 'help') {
       io.stdout(USAGE);
-      return 0;
+      return EXIT.ok;
     }
-    const [command, modelPath, ...extra] = positionals;
-    if (command !== 'quantize') throw new UsageError(command === undefined ? 'Missing command: quantize.' : `Unknown command ${JSON.stringify(command)}: the only command is quantize.`);
-    if (!modelPath) throw new UsageError('Missing <model.json>.');
-    if (extra.length) throw new UsageError(`Unexpected arguments: ${extra.join(' ')}.`);
-    if (!values.calibration) throw new UsageError('Missing --calibration <file>.');
-    if (!values.out) throw new UsageError('Missing --out <dir>.');
-    const fraction = num('outliers', values.outliers, false);
-    const options: QuantizeModelOptions = {
-      method: values.method as QuantizeModelOptions['method'],
-      bits: num('bits', values.bits, true),
-      groupSize: num('group-size', values['group-size'], true),
-      symmetric: values.symmetric,
-      sweeps: num('sweeps', values.sweeps, true),
-      init: values.init as QuantizeModelOptions['init'],
-      actOrder: values['act-order'],
-      outliers: fraction === undefined ? undefined : { fraction, structured: values['structured-outliers'] ?? false },
-      include: values.include,
-      exclude: values.exclude,
-      batchSize: num('batch-size', values['batch-size'], true),
-      progress: !values.quiet,
-    };
-    for (const k of Object.keys(options) as Array<keyof QuantizeModelOptions>) if (options[k] === undefined) delete options[k];
-    const quiet = values.quiet ?? false;
-    await useBackend(values.backend, quiet);
+    if (command.kind === 'version') {
+      io.stdout(`${packageVersion()}\n`);
+      return EXIT.ok;
+    }
+    const { modelPath, options, outDir, quiet } = command;
+    await checkOutIsNotInput(modelPath, outDir);
+    await useBackend(command.backend, quiet);
     const model = await readTfjsModel(modelPath);
-    const calibration = await readCalibration(values.calibration);
+    const calibration = await readCalibration(command.calibrationPath);
     try {
       const quantized = await quantizeModel(model, calibration, options);
       const { report } = quantized;
-      const saved = await saveQuantized(quantized, values.out);
+      const saved = await saveQuantized(quantized, outDir);
       io.stdout(formatReport(report) + '\n');
       io.stdout(`Saved ${saved.modelJson} and ${saved.weights} (${saved.weightsBytes} bytes).\n`);
       quantized.model.dispose();
@@ -144,18 +77,29 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
       calibration.dispose();
       model.dispose();
     }
-    return 0;
+    return EXIT.ok;
   } catch (err) {
-    const e = err as Error & { code?: string };
-    if (err instanceof UsageError || e.code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr(`error: ${e.message}\nRun tfjs-sam-quantease --help for usage.\n`);
-      return 2;
-    }
-    if (err instanceof OptionError || err instanceof InputError) {
-      io.stderr(`error: ${e.message}\n`);
-      return 1;
-    }
-    io.stderr(`error: ${e.stack ?? e.message}\n`);
-    return 1;
+    return reportError(err, io);
   }
+}
+
+/** One line per error; the exit code says which kind. */
+function reportError(err: unknown, io: CliIO): number {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const line = e.message.split('\n')[0];
+  if (e instanceof UsageError) {
+    io.stderr(`error: ${line}\nRun tfjs-sam-quantease --help for usage.\n`);
+    return EXIT.usage;
+  }
+  if (e instanceof BackendError) {
+    io.stderr(`error: ${line}\n`);
+    return EXIT.backend;
+  }
+  if (e instanceof OptionError || e instanceof InputError || (e as { code?: unknown }).code !== undefined) {
+    io.stderr(`error: ${line}\n`); // user mistakes, and system errors such as ENOENT or EACCES
+    return EXIT.input;
+  }
+  const debug = typeof process !== 'undefined' && process.env[DEBUG_ENV_VAR] === '1';
+  io.stderr(debug ? `error: ${e.stack ?? line}\n` : `error: ${line} (set ${DEBUG_ENV_VAR}=1 for the stack trace)\n`);
+  return EXIT.input;
 }

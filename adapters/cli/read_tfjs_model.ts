@@ -1,41 +1,18 @@
 /**
- * Loads a standard tfjs-layers model.json (as written by model.save('file://...') or the tfjs
- * converter) and its weight shards from disk, without tfjs-node: the files are read with
- * node:fs and handed to tf.io.fromMemory.
+ * Loads a standard tfjs-layers model.json (as written by model.save('file://...'), fileSystem()
+ * or the tfjs converter) and its weight shards from disk, without tfjs-node: the files are read
+ * by the fileSystem() handler (bounded reads, regular files only, shard paths kept inside the
+ * model's folder) and the model is built with exactly those weights.
  */
-import { readFile } from 'node:fs/promises';
-import * as path from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { buildModel } from '../io/artifacts.ts';
+import { fileSystem } from '../io/file_system_handler.ts';
 import { InputError } from '../../plugins/core/errors.ts';
 
 export async function readTfjsModel(modelJson: string): Promise<tfl.LayersModel> {
-  let json: { modelTopology?: object; weightsManifest?: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }>; format?: string };
+  const artifacts = await fileSystem(modelJson).load!();
   try {
-    json = JSON.parse(await readFile(modelJson, 'utf8'));
-  } catch (err) {
-    throw new InputError(`Cannot read the model ${modelJson}: ${(err as Error).message}`);
-  }
-  if (!json?.modelTopology || !Array.isArray(json.weightsManifest)) {
-    throw new InputError(`${modelJson} is not a tfjs-layers model.json (it needs "modelTopology" and "weightsManifest").`);
-  }
-  const dir = path.dirname(modelJson);
-  const specs: tf.io.WeightsManifestEntry[] = [];
-  const buffers: ArrayBuffer[] = [];
-  for (const group of json.weightsManifest) {
-    specs.push(...group.weights);
-    for (const p of group.paths) {
-      try {
-        const b = await readFile(path.join(dir, p));
-        buffers.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
-      } catch (err) {
-        throw new InputError(`Cannot read weight shard ${p} of ${modelJson}: ${(err as Error).message}`);
-      }
-    }
-  }
-  try {
-    return await buildModel(json.modelTopology, specs, tf.io.concatenateArrayBuffers(buffers));
+    return await buildModel(artifacts.modelTopology as object, artifacts.weightSpecs ?? [], artifacts.weightData as ArrayBuffer);
   } catch (err) {
     throw new InputError(`Cannot build the model from ${modelJson}: ${(err as Error).message}`);
   }

@@ -9,13 +9,17 @@ import { rejectUnknownKeys } from '../../plugins/core/validate.ts';
 import { buildModel } from './artifacts.ts';
 import { decodePacked } from './decode.ts';
 import { validatePackedJSON } from './format.ts';
-import { isNode, readLocalFile } from './read_node.ts';
+import { MAX_MODEL_JSON_BYTES, checkLoadOptions, readBounded } from './read_bounded.ts';
 
 export interface LoadQuantizedOptions {
   /** Called with the fraction done (0..1) and the stage. Default: none. */
   onProgress?: (fraction: number, stage: string) => void;
   /** fetch to use for URLs (default: globalThis.fetch). */
   fetch?: typeof fetch;
+  /** Aborts the load (files and URLs); the signal's reason is thrown. Default: none. */
+  signal?: AbortSignal;
+  /** URLs: abort when the server sends nothing for this many ms. Default 60000. */
+  timeoutMs?: number;
 }
 
 function isUrl(s: string): boolean {
@@ -29,19 +33,10 @@ function sibling(jsonPath: string, file: string): string {
   return cut < 0 ? file : jsonPath.slice(0, cut + 1) + file;
 }
 
-async function read(where: string, fetchFn: typeof fetch | undefined): Promise<Uint8Array> {
-  const local = !isUrl(where) && (/^file:/i.test(where) || (isNode() && !fetchFn));
-  if (local) return readLocalFile(where);
-  const f = fetchFn ?? globalThis.fetch;
-  if (typeof f !== 'function') throw new InputError(`No fetch available to load ${where}; pass options.fetch.`);
-  let res: Response;
-  try {
-    res = await f(where);
-  } catch (err) {
-    throw new InputError(`Cannot fetch ${where}: ${(err as Error).message}`);
-  }
-  if (!res.ok) throw new InputError(`Cannot fetch ${where}: HTTP ${res.status} ${res.statusText}`);
-  return new Uint8Array(await res.arrayBuffer());
+/** Bounded read (read_bounded.ts): regular files only, at most `maxBytes` or exactly `expectedBytes`. */
+function read(where: string, options: LoadQuantizedOptions, limit: { maxBytes?: number; expectedBytes?: number }): Promise<Uint8Array> {
+  const { fetch, signal, timeoutMs } = options;
+  return readBounded(where, { ...limit, ...(fetch ? { fetch } : {}), ...(signal ? { signal } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
 }
 
 /**
@@ -55,11 +50,12 @@ export async function loadQuantized(pathOrUrl: string, options: LoadQuantizedOpt
   if (typeof pathOrUrl !== 'string' || pathOrUrl === '') {
     throw new InputError(`\`pathOrUrl\` must be a non-empty string. Received: ${describeValue(pathOrUrl)}.`);
   }
-  rejectUnknownKeys(options, ['onProgress', 'fetch'], 'loadQuantized');
+  rejectUnknownKeys(options, ['onProgress', 'fetch', 'signal', 'timeoutMs'], 'loadQuantized');
+  checkLoadOptions(options, 'loadQuantized');
   const progress = options.onProgress ?? (() => {});
   const jsonPath = /\.json$/i.test(pathOrUrl.split(/[?#]/)[0]) ? pathOrUrl : sibling(pathOrUrl.replace(/[\\/]?$/, '/'), 'model.json');
   progress(0, 'model.json');
-  const jsonBytes = await read(jsonPath, options.fetch);
+  const jsonBytes = await read(jsonPath, options, { maxBytes: MAX_MODEL_JSON_BYTES });
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder().decode(jsonBytes));
@@ -70,7 +66,7 @@ export async function loadQuantized(pathOrUrl: string, options: LoadQuantizedOpt
   // requested: a file this loader cannot read costs one small request, not the whole download.
   const manifest = validatePackedJSON(json);
   progress(0.1, 'weights');
-  const bin = await read(sibling(jsonPath, manifest.weightsFile), options.fetch);
+  const bin = await read(sibling(jsonPath, manifest.weightsFile), options, { expectedBytes: manifest.weightsByteLength });
   progress(0.6, 'decode');
   const { artifacts } = decodePacked(json, bin);
   progress(0.8, 'build');

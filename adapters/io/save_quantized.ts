@@ -1,18 +1,25 @@
 /**
  * saveQuantized (Node): writes a quantized model in the packed format (adapters/io/format.ts) to a
- * directory: model.json and weights.bin. Atomic per file: each is written to a temporary file in
- * the same directory and renamed over the target (weights.bin first, then model.json, and the
- * checksum in model.json detects a reader that raced between the two renames).
+ * directory: model.json and its weights file. Atomic for the whole model (write_model_dir.ts):
+ * the previous model in that folder stays loadable until the new one is complete, even under
+ * kill -9; a folder holding anything else than a saved model is refused unless `overwrite: true`.
  */
-import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
-import * as path from 'node:path';
-import { encodePacked, WEIGHTS_FILE, type QuantizedModel } from './encode.ts';
+import { OptionError, describeValue } from '../../plugins/core/errors.ts';
+import { rejectUnknownKeys } from '../../plugins/core/validate.ts';
+import { encodePacked, type QuantizedModel } from './encode.ts';
+import { writeModelDirAtomic, type WrittenModelDir } from './write_model_dir.ts';
 
-export interface SavedPaths {
+export interface SavedPaths extends WrittenModelDir {
   modelJson: string;
+  /** The weights file: "weights.bin" (or "weights.<hash>.bin" on a file system without hard links, when the folder held a model already). */
   weights: string;
-  /** Bytes of weights.bin. */
+  /** Bytes of the weights file. */
   weightsBytes: number;
+}
+
+export interface SaveQuantizedOptions {
+  /** Save even when the folder holds files that are not part of a saved model (they are kept). Default false. */
+  overwrite?: boolean;
 }
 
 /**
@@ -20,22 +27,9 @@ export interface SavedPaths {
  * missing).
  * @example await saveQuantized(await quantizeModel(model, calib, {bits: 4}), 'out/q4');
  */
-export async function saveQuantized(quantized: QuantizedModel, dir: string): Promise<SavedPaths> {
+export async function saveQuantized(quantized: QuantizedModel, dir: string, options: SaveQuantizedOptions = {}): Promise<SavedPaths> {
+  if (typeof dir !== 'string' || dir === '') throw new OptionError(`\`dir\` must be a non-empty string (a folder). Received: dir=${describeValue(dir)}.`);
+  rejectUnknownKeys(options, ['overwrite'], 'saveQuantized');
   const { json, bin } = await encodePacked(quantized);
-  await mkdir(dir, { recursive: true });
-  const modelJson = path.join(dir, 'model.json');
-  const weights = path.join(dir, WEIGHTS_FILE);
-  const tag = `.tmp-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-  const tmpWeights = weights + tag;
-  const tmpJson = modelJson + tag;
-  try {
-    await writeFile(tmpWeights, bin);
-    await writeFile(tmpJson, JSON.stringify(json));
-    await rename(tmpWeights, weights);
-    await rename(tmpJson, modelJson);
-  } catch (err) {
-    await Promise.all([unlink(tmpWeights).catch(() => {}), unlink(tmpJson).catch(() => {})]);
-    throw err;
-  }
-  return { modelJson, weights, weightsBytes: bin.byteLength };
+  return writeModelDirAtomic(dir, { weights: bin, modelJson: (weightsFile) => JSON.stringify({ ...json, weightsFile }) }, options);
 }

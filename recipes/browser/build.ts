@@ -14,10 +14,10 @@
 import { copyFile, mkdir, readFile, readdir, rm, stat, writeFile, truncate, unlink, cp } from 'node:fs/promises';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { quantizeModel, type QuantizeModelOptions } from '../../adapters/quantize/quantize_model.ts';
-import { saveQuantized } from '../../adapters/io/save_quantized.ts';
-import { selectBackend } from '../../adapters/backend/select_backend.ts';
-import { checksum, type AffineEntry, type PackedModelJSON } from '../../adapters/io/format.ts';
+import { quantizeModel, type QuantizeModelOptions } from 'tfjs-sam-quantease/quantize';
+import { saveQuantized } from 'tfjs-sam-quantease/io/save';
+import { selectBackend } from 'tfjs-sam-quantease/backend';
+import { checksum, type AffineEntry, type PackedModelJSON } from 'tfjs-sam-quantease/io';
 import { calibrationInputs, evaluateAccuracy, trainExampleModel, type ExampleModelOptions } from './example_model.ts';
 import { saveFloat32 } from './save_float32.ts';
 import { bundlePage } from './bundle.ts';

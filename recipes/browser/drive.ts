@@ -1,13 +1,12 @@
 /**
- * Drives Debian's Chromium headless through playwright-core (Playwright's own browser downloads
- * are not reachable here): launch it, open the example page, wait for `window.__result`.
+ * Drives Chromium headless through playwright-core (Playwright's own browser downloads are not
+ * reachable here; chromium.ts finds one): launch it, open the example page, wait for
+ * `window.__result`.
  * Used by the end-to-end test and by measure.ts. Node only.
  */
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { PageResult } from './manifest.ts';
-
-/** Debian's package path; `.ci/install_browser.sh` installs it. Override with CHROMIUM_PATH. */
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+import { findChromium } from './chromium.ts';
 
 /**
  * Flags: headless without a sandbox (containers have no user namespaces) and without a GPU
@@ -19,14 +18,23 @@ export const CHROMIUM_ARGS = [
   '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
 ] as const;
 
-/** Launches Chromium; throws an Error that says what to install when it cannot start. */
+/**
+ * Launches Chromium (Debian's, or the one inside the @sparticuz/chromium dev dependency: see
+ * chromium.ts); throws an Error that says which one failed and why.
+ */
 export async function launchChromium(): Promise<Browser> {
+  const found = await findChromium();
   try {
-    return await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS], timeout: 30_000 });
+    return await chromium.launch({
+      executablePath: found.executablePath,
+      args: [...CHROMIUM_ARGS, ...found.args],
+      env: { ...process.env, ...found.env } as Record<string, string>,
+      timeout: 30_000,
+    });
   } catch (err) {
     throw new Error(
-      `Cannot start Chromium at ${CHROMIUM_PATH} (${(err as Error).message.split('\n')[0]}). ` +
-        'Install it with `.ci/install_browser.sh` (Debian package "chromium"), or set CHROMIUM_PATH.',
+      `Cannot start Chromium at ${found.executablePath} (${found.source}): ${(err as Error).message.split('\n')[0]}. ` +
+        'Run npm install (it brings @sparticuz/chromium), or set CHROMIUM_PATH to a Chromium binary.',
     );
   }
 }

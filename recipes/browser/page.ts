@@ -16,7 +16,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { loadQuantized } from '../../adapters/io/load_quantized.ts';
+import { loadQuantized } from 'tfjs-sam-quantease/io';
 import { CLASS_NAMES, SIDE, exampleInput } from './shapes.ts';
 import {
   MANIFEST_PATH, WASM_DIR,

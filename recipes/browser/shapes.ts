@@ -17,8 +17,8 @@ export const CLASS_NAMES = [
 ] as const;
 
 /** mulberry32: a small seeded PRNG returning uniforms in [0, 1). */
-export { mulberry32 as makeRng } from '../../plugins/core/random.ts';
-import { mulberry32 as makeRng } from '../../plugins/core/random.ts';
+export { mulberry32 as makeRng } from '../lib/rng.ts';
+import { mulberry32 as makeRng } from '../lib/rng.ts';
 
 /** Draws shape `label` (index into CLASS_NAMES) into a new SIDE*SIDE array, row-major. */
 export function drawShape(label: number, rng: () => number, noise = 0.1): Float32Array {

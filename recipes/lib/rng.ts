@@ -14,9 +14,20 @@
  *   const order = rng.permutation(10); // Int32Array, a shuffle of 0..9
  */
 
-import { mulberry32 } from '../../plugins/core/random.ts';
-
-export { mulberry32 };
+/**
+ * Returns uniforms in [0, 1) whose stream depends only on `seed` (the same generator as the
+ * library's plugins/core/random.ts, kept here because recipes use only the public entry points).
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
 export class Rng {
   private readonly next: () => number;

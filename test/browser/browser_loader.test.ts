@@ -3,7 +3,7 @@
  *
  * Builds the example (recipes/browser/build.ts: train, quantize at 4 bits and at 3 bits + 1%
  * outliers, save, bundle the page), serves it on 127.0.0.1 (recipes/browser/serve.ts), opens it
- * in Debian's Chromium headless through playwright-core, and checks:
+ * in Chromium headless through playwright-core (Debian's, else the @sparticuz/chromium dev dependency's), and checks:
  *   - the page's predictions equal those of the same packed files loaded in Node with
  *     loadQuantized (cpu backend) within PROB_TOLERANCE, on webgl (default), wasm and cpu;
  *   - the bytes the server sent for each model equal the sizes of its files on disk;
@@ -77,7 +77,7 @@ function resultFor(r: PageResult, name: string): LoadResult {
 test.before(async () => {
   built = await build({ outDir: OUT });
   server = await serveStatic(OUT);
-  browser = await launchChromium(); // throws "Cannot start Chromium at ... Install it with .ci/install_browser.sh"
+  browser = await launchChromium(); // Debian's chromium, else @sparticuz/chromium's; throws "Cannot start Chromium at ..."
 
   // Reference: the same packed files, loaded from disk in Node on the cpu backend.
   await tf.setBackend('cpu');

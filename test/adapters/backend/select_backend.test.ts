@@ -6,7 +6,7 @@ import test from 'ava';
 import * as tf from '@tensorflow/tfjs-core';
 import { OptionError } from '../../../plugins/core/errors.ts';
 import { BACKEND_ENV_VAR, selectBackend } from '../../../adapters/backend/select_backend.ts';
-import { WASM_TRAINING_KERNELS } from '../../../adapters/backend/register_wasm_training_kernels.ts';
+import { WASM_TRAINING_KERNELS } from '../../../adapters/backend/wasm_training/index.ts';
 
 const ENV_BEFORE = process.env[BACKEND_ENV_VAR];
 test.afterEach.always(() => {

@@ -14,7 +14,7 @@ import { loadQuantized } from '../../../adapters/io/load_quantized.ts';
 import { quantizeModel } from '../../../adapters/quantize/quantize_model.ts';
 import { convDenseModel, correlatedImages, outputError, weightValues } from '../quantize/models.ts';
 
-const BIN = fileURLToPath(new URL('../../../adapters/cli/bin.mjs', import.meta.url));
+const BIN = fileURLToPath(new URL('../../../adapters/cli/bin.ts', import.meta.url));
 let dir: string;
 let model: tfl.LayersModel;
 let calib: tf.Tensor4D;
@@ -42,7 +42,7 @@ async function saveTfjs(m: tfl.LayersModel, to: string): Promise<string> {
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -115,7 +115,7 @@ test.serial('usage and input errors in process: --help, missing flags, bad numbe
     [['quantize', m, '--calibration', c, '--out', o, '--frobnicate'], 2, /Unknown option '--frobnicate'/],
     [['quantize', m, '--calibration', c, '--out', o, '--bits', '9', '--backend', 'cpu', '--quiet'], 1, /`bits` must be an integer in 2..8. Received: bits=9/],
     [['quantize', m, '--calibration', c, '--out', o, '--method', 'rtn', '--outliers', '0.01', '--backend', 'cpu', '--quiet'], 1, /outliers/],
-    [['quantize', path.join(dir, 'nope.json'), '--calibration', c, '--out', o, '--backend', 'cpu', '--quiet'], 1, /Cannot read the model/],
+    [['quantize', path.join(dir, 'nope.json'), '--calibration', c, '--out', o, '--backend', 'cpu', '--quiet'], 1, /Cannot read .*nope\.json: no such file/],
     [['quantize', m, '--calibration', path.join(dir, 'calib.txt'), '--out', o, '--backend', 'cpu', '--quiet'], 1, /Cannot read calibration file/],
   ];
   for (const [args, code, message] of cases) {

@@ -8,11 +8,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers the gradients (core's ESM entry does not)
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { mulberry32 } from '../../../plugins/core/random.ts';
+import { mulberry32 } from './random.ts';
 import {
   registerWasmTrainingKernels,
   unregisterWasmTrainingKernels,
-} from '../../../adapters/backend/register_wasm_training_kernels.ts';
+} from '../index.ts';
 
 test.before(async () => {
   registerWasmTrainingKernels();

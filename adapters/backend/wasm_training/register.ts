@@ -4,14 +4,14 @@
  * `tf.unregisterKernel`, `tf.registerKernel`):
  *
  * - `BatchMatMul`, `_FusedMatMul`: the stock kernels, with transposed operands materialized
- *   first so every product takes the XNNPACK path (see wasm_kernels/batch_mat_mul.ts).
+ *   first so every product takes the XNNPACK path (see kernels/batch_mat_mul.ts).
  * - `Conv2DBackpropInput`: the stock kernel is a scalar loop; replaced by an XNNPACK `Conv2D`
- *   of the zero-upsampled gradient (see wasm_kernels/conv2d_backprop_input.ts).
+ *   of the zero-upsampled gradient (see kernels/conv2d_backprop_input.ts).
  * - `Conv2DBackpropFilter`, `DepthwiseConv2dNativeBackpropFilter`,
  *   `DepthwiseConv2dNativeBackpropInput`: missing in stock wasm; built from its convolutions.
  * - `UnsortedSegmentSum`: missing in stock wasm; Embedding's gradient needs it.
  * - `Slice`, `SplitV`: the stock kernels copy the whole input out of the heap first (SplitV once
- *   per part); replaced by ones that copy only the kept runs inside the heap (wasm_kernels/slice.ts).
+ *   per part); replaced by ones that copy only the kept runs inside the heap (kernels/slice.ts).
  *
  * Nothing happens at import. Call after importing '@tensorflow/tfjs-backend-wasm' (which
  * registers the stock kernels); whether wasm is the current backend does not matter.
@@ -22,13 +22,13 @@
  * await tf.setBackend('wasm');
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { withMaterializedTransposes } from './wasm_kernels/batch_mat_mul.ts';
-import { conv2DBackpropFilterConfig } from './wasm_kernels/conv2d_backprop_filter.ts';
-import { makeConv2DBackpropInputConfig } from './wasm_kernels/conv2d_backprop_input.ts';
-import { depthwiseConv2dNativeBackpropFilterConfig } from './wasm_kernels/depthwise_conv2d_backprop_filter.ts';
-import { depthwiseConv2dNativeBackpropInputConfig } from './wasm_kernels/depthwise_conv2d_backprop_input.ts';
-import { makeSliceConfig, makeSplitVConfig } from './wasm_kernels/slice.ts';
-import { unsortedSegmentSumConfig } from './wasm_kernels/unsorted_segment_sum.ts';
+import { withMaterializedTransposes } from './kernels/batch_mat_mul.ts';
+import { conv2DBackpropFilterConfig } from './kernels/conv2d_backprop_filter.ts';
+import { makeConv2DBackpropInputConfig } from './kernels/conv2d_backprop_input.ts';
+import { depthwiseConv2dNativeBackpropFilterConfig } from './kernels/depthwise_conv2d_backprop_filter.ts';
+import { depthwiseConv2dNativeBackpropInputConfig } from './kernels/depthwise_conv2d_backprop_input.ts';
+import { makeSliceConfig, makeSplitVConfig } from './kernels/slice.ts';
+import { unsortedSegmentSumConfig } from './kernels/unsorted_segment_sum.ts';
 
 /** Marks our configs (a registry-wide symbol, so two copies of this module agree). */
 const OURS = Symbol.for('tfjs-sam-quantease.wasmTrainingKernel');

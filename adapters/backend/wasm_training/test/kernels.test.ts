@@ -12,7 +12,7 @@ import {
   registerWasmTrainingKernels,
   unregisterWasmTrainingKernels,
   WASM_TRAINING_KERNELS,
-} from '../../../adapters/backend/register_wasm_training_kernels.ts';
+} from '../index.ts';
 import { filterGradRef, inputGradRef, type ConvGeometry } from './conv_reference.ts';
 
 const RTOL = 1e-4;

@@ -1,0 +1,14 @@
+/**
+ * mulberry32, the same seeded PRNG as plugins/core/random.ts, kept here so this folder (kernels,
+ * README, tests) depends on nothing but tfjs and can move into a package of its own.
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
