@@ -15,7 +15,7 @@
  * Budget: the full run is sized for about 45 minutes on a shared 2-core machine (wasm backend).
  */
 import {readFileSync} from 'node:fs';
-import {selectBackend} from '../adapters/backend/select_backend.ts';
+import {selectBackend} from 'tfjs-sam-quantease/backend';
 import {isMain, parseArgs, runMain} from './lib/args.ts';
 import {FULL_CONFIG, QUICK_CONFIG, type MnistPipelineConfig} from './mnist_pipeline/config.ts';
 import {runMnistPipeline, type PipelineRecord} from './mnist_pipeline/run.ts';

@@ -9,9 +9,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import {sam} from '../../adapters/fit/index.ts';
-import {quantizeModel} from '../../adapters/quantize/index.ts';
-import {modelHessianEigenvalue, modelMSharpness} from '../../adapters/sharpness/index.ts';
+import {sam} from 'tfjs-sam-quantease/sam';
+import {quantizeModel} from 'tfjs-sam-quantease/quantize';
+import {modelHessianEigenvalue, modelMSharpness} from 'tfjs-sam-quantease/sharpness';
 import {Rng} from '../lib/rng.ts';
 import {ProgressBar} from '../lib/progress.ts';
 import {writeFileAtomic} from '../lib/report_writer.ts';
