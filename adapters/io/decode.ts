@@ -9,6 +9,7 @@ import { dequantize } from '../../plugins/quantease/dequantize.ts';
 import { problemDataToKernelData } from './layout.ts';
 import { checksum, type AffineEntry, type PackedModelJSON, type QuantizedWeight, type Section } from './format.ts';
 import { validatePackedJSON } from './validate_packed.ts';
+import { decodeSupport } from './support.ts';
 
 function bytes(bin: Uint8Array, s: Section): Uint8Array {
   // A copy: aligned, and detached from the file buffer (Buffer.slice would share Node's pool).
@@ -33,7 +34,19 @@ export function readAffine(e: AffineEntry, bin: Uint8Array): QuantizedWeight {
   const zero = float32s(bin, e.zero);
   checkFinite(e.name, 'scale', scale);
   checkFinite(e.name, 'zero', zero);
-  const codes = unpackCodes(bytes(bin, e.codes), e.bits, e.rows * e.cols);
+  let codes: Uint8Array;
+  let mask: Uint8Array | undefined;
+  if (e.support) {
+    // Pruned kernel: only the kept codes are stored; pruned weights get the zero point's code
+    // here and are set to exactly 0 after dequantization (dequantizeEntry).
+    const size = e.rows * e.cols;
+    mask = decodeSupport(e.name, e.support.encoding, e.support.count, bytes(bin, e.support.data), e.rows, e.cols);
+    const kept = unpackCodes(bytes(bin, e.codes), e.bits, e.support.count);
+    codes = new Uint8Array(size);
+    for (let i = 0, k = 0; i < size; i++) if (mask[i]) codes[i] = kept[k++];
+  } else {
+    codes = unpackCodes(bytes(bin, e.codes), e.bits, e.rows * e.cols);
+  }
   let outliers: QuantizedWeight['outliers'];
   if (e.outliers && e.outliers.count > 0) {
     const indices = new Int32Array(bytes(bin, e.outliers.indices).buffer);
@@ -50,13 +63,22 @@ export function readAffine(e: AffineEntry, bin: Uint8Array): QuantizedWeight {
     checkFinite(e.name, 'outlier values', values);
     outliers = { indices, values };
   }
-  return {
+  const q: QuantizedWeight = {
     shape: e.shape,
     layout: e.layout,
     codes,
     grid: { bits: e.bits, groupSize: e.groupSize, scale, zero, rows: e.rows, groups: e.groups },
     outliers,
   };
+  if (mask) q.mask = mask;
+  return q;
+}
+
+/** W [rows, cols] of a decoded kernel: dequantized, and exactly 0 off its support when pruned. */
+export function dequantizeEntry(q: QuantizedWeight): Float32Array {
+  const w = dequantize(q);
+  if (q.mask) for (let i = 0; i < w.length; i++) if (!q.mask[i]) w[i] = 0;
+  return w;
 }
 
 export interface DecodedModel {
@@ -86,7 +108,7 @@ export function decodePacked(jsonValue: unknown, bin: Uint8Array): DecodedModel 
     const size = e.shape.reduce((x, y) => x * y, 1);
     const values = e.encoding === 'float32'
       ? float32s(bin, e.data)
-      : problemDataToKernelData(dequantize(readAffine(e, bin)), e.shape, e.layout); // W [rows, cols] -> kernel
+      : problemDataToKernelData(dequantizeEntry(readAffine(e, bin)), e.shape, e.layout); // W [rows, cols] -> kernel
     // Every weight finite: NaN/Inf stored as float32, and huge finite scales whose products overflow.
     for (let i = 0; i < values.length; i++) {
       if (!Number.isFinite(values[i])) {

@@ -16,6 +16,7 @@ import { dequantize } from '../../plugins/quantease/dequantize.ts';
 import { packCodes } from '../../plugins/quantease/packing.ts';
 import { modelArtifacts } from './artifacts.ts';
 import { problemShape, type KernelLayout } from './layout.ts';
+import { encodeSupport, keptCodes } from './support.ts';
 import {
   AFFINE_ENCODING_VERSION, FORMAT_NAME, FORMAT_VERSION, QUANTIZATION_VERSION, STOCK_LOADER_TRAP, checksum, manifestChecksum,
   type PackedModelJSON, type QuantizedPayload, type QuantizedWeight, type Section, type WeightEntry,
@@ -131,11 +132,25 @@ export function encodeArtifacts(artifacts: tf.io.ModelArtifacts, payload: Quanti
     checkAgainstModel(spec.name, q, raw, spec.shape, layout);
     const [rows, cols] = problemShape(spec.shape, layout);
     const k = q.outliers?.indices.length ?? 0;
+    let support: ReturnType<typeof encodeSupport> | undefined;
+    if (q.mask) {
+      if (!(q.mask instanceof Uint8Array) || q.mask.length !== rows * cols) {
+        throw new InputError(`The payload's mask for ${spec.name} must be a Uint8Array of rows x cols = ${rows * cols} entries.`);
+      }
+      if (k > 0) throw new InputError(`The payload for ${spec.name} has both a sparsity mask and outliers; a pruned kernel has no outliers.`);
+      const dense = dequantize(q);
+      for (let i = 0; i < dense.length; i++) {
+        if (!q.mask[i] && dense[i] !== 0) {
+          throw new InputError(`Weight ${spec.name} is ${dense[i]} at pruned position ${i}: a pruned weight must be exactly 0 to be stored by its support.`);
+        }
+      }
+      support = encodeSupport(q.mask, rows, cols);
+    }
     entries.push({
       name: spec.name, dtype: 'float32', shape: spec.shape,
       encoding: 'affine', encodingVersion: AFFINE_ENCODING_VERSION, layout,
       rows, cols, bits: q.grid.bits, groupSize: q.grid.groupSize, groups: q.grid.groups,
-      codes: put(packCodes(q.codes, q.grid.bits)),
+      codes: put(packCodes(support ? keptCodes(q.codes, q.mask!) : q.codes, q.grid.bits)),
       scale: put(asBytes(Float32Array.from(q.grid.scale))),
       zero: put(asBytes(Float32Array.from(q.grid.zero))),
       ...(k > 0 ? {
@@ -145,6 +160,7 @@ export function encodeArtifacts(artifacts: tf.io.ModelArtifacts, payload: Quanti
           values: put(asBytes(Float32Array.from(q.outliers!.values))),
         },
       } : {}),
+      ...(support ? { support: { encoding: support.encoding, count: support.count, data: put(support.bytes) } } : {}),
     });
   }
   for (const name of payload.keys()) {

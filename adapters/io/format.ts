@@ -38,7 +38,10 @@
  *       "rows", "cols", "bits" (2..8), "groupSize", "groups" = ceil(cols / groupSize),
  *       "codes": section of ceil(rows*cols*bits/8) bytes (packing.ts bit stream, row-major W),
  *       "scale", "zero": sections of rows*groups float32,
- *       "outliers": { "count": k >= 1, "indices": k int32 (flat r*cols+c, ascending), "values": k float32 } }
+ *       "outliers": { "count": k >= 1, "indices": k int32 (flat r*cols+c, ascending), "values": k float32 },
+ *       "support": { "encoding": "bitmask" | "delta" | "columns", "count": k, "data": section } }  // optional:
+ *         a pruned kernel (adapters/io/support.ts); never with "outliers"; "codes" then holds only the k
+ *         kept codes (ceil(k*bits/8) bytes, flat order) and every weight off the support is exactly 0
  *   section: { "offset", "byteLength" }; the sections, in manifest order, tile the weights file:
  *     each starts where the previous one ends, the first at 0, the last ends at weightsByteLength.
  *
@@ -49,7 +52,8 @@
  */
 import type { QuantizedMatrix } from '../../plugins/quantease/dequantize.ts';
 import { packedByteLength } from '../../plugins/quantease/packing.ts';
-import { KERNEL_LAYOUTS, problemShape, type KernelLayout } from './layout.ts';
+import { type KernelLayout } from './layout.ts';
+import type { SupportEncoding } from './support.ts';
 
 export const FORMAT_NAME = 'tfjs-sam-quantease/packed';
 export const FORMAT_VERSION = 2;
@@ -97,6 +101,8 @@ export interface AffineEntry {
   scale: Section;
   zero: Section;
   outliers?: { count: number; indices: Section; values: Section };
+  /** Pruned kernel: which weights are kept (adapters/io/support.ts); `codes` then holds only theirs. */
+  support?: { encoding: SupportEncoding; count: number; data: Section };
 }
 
 export type WeightEntry = RawEntry | AffineEntry;
@@ -124,6 +130,8 @@ export interface QuantizedWeight extends QuantizedMatrix {
   shape: number[];
   /** How W's rows and columns map to the kernel's axes; default 'out_in'. */
   layout?: KernelLayout;
+  /** Pruned kernel: 1 where a weight of W [rows, cols] is kept; the others are exactly 0. */
+  mask?: Uint8Array;
 }
 
 /**

@@ -6,6 +6,7 @@
  * Also upgradePackedJSON: a version-1 model.json -> version 2 (the weights file is unchanged).
  */
 import { KERNEL_LAYOUTS, problemShape, type KernelLayout } from './layout.ts';
+import { SUPPORT_ENCODINGS, fixedSupportByteLength, type SupportEncoding } from './support.ts';
 import { InputError } from '../../plugins/core/errors.ts';
 import { packedByteLength } from '../../plugins/quantease/packing.ts';
 import {
@@ -56,7 +57,7 @@ function checkEntries(weights: unknown, section: (where: string, v: unknown, exp
       keys(where, e, RAW_KEYS);
       section(`${where}.data`, e.data, size * 4);
     } else if (e.encoding === 'affine') {
-      keys(where, e, AFFINE_KEYS, ['outliers']);
+      keys(where, e, AFFINE_KEYS, ['outliers', 'support']);
       if (e.encodingVersion !== AFFINE_ENCODING_VERSION) {
         throw new InputError(`Unsupported encoding version ${JSON.stringify(e.encodingVersion)} for ${where} (${e.name}): this loader reads ${AFFINE_ENCODING_VERSION}.`);
       }
@@ -74,7 +75,25 @@ function checkEntries(weights: unknown, section: (where: string, v: unknown, exp
       const groupSize = int(`${where}.groupSize`, e.groupSize, 1);
       const groups = int(`${where}.groups`, e.groups, 1);
       if (groups !== Math.ceil(cols / groupSize)) bad(`${where}.groups is ${groups} but ceil(cols / groupSize) = ${Math.ceil(cols / groupSize)}.`);
-      section(`${where}.codes`, e.codes, packedByteLength(rows * cols, bits));
+      // A pruned kernel (support.ts): codes only for the kept weights; its support section comes last.
+      let coded = rows * cols;
+      let supportBytes: number | null = null;
+      const sp = e.support;
+      if (sp !== undefined) {
+        if (!isObj(sp)) bad(`${where}.support must be an object.`);
+        keys(`${where}.support`, sp, ['encoding', 'count', 'data']);
+        if (e.outliers !== undefined) bad(`${where} has both "support" and "outliers"; a pruned kernel has no outliers.`);
+        if (!(SUPPORT_ENCODINGS as readonly unknown[]).includes(sp.encoding)) {
+          bad(`${where}.support.encoding must be one of ${SUPPORT_ENCODINGS.join(', ')}, got ${JSON.stringify(sp.encoding)}.`);
+        }
+        coded = int(`${where}.support.count`, sp.count);
+        if (coded > rows * cols) bad(`${where}.support.count ${coded} exceeds rows x cols = ${rows * cols}.`);
+        if (!isObj(sp.data)) bad(`${where}.support.data is missing.`);
+        // bitmask / columns: a fixed size; delta: one varint of 1..5 bytes per kept weight
+        supportBytes = fixedSupportByteLength(sp.encoding as SupportEncoding, rows, cols) ?? int(`${where}.support.data.byteLength`, sp.data.byteLength, coded);
+        if (sp.encoding === 'delta' && supportBytes > 5 * coded) bad(`${where}.support.data.byteLength ${supportBytes} is more than 5 bytes per kept weight (${coded}).`);
+      }
+      section(`${where}.codes`, e.codes, packedByteLength(coded, bits));
       section(`${where}.scale`, e.scale, rows * groups * 4);
       section(`${where}.zero`, e.zero, rows * groups * 4);
       if (e.outliers !== undefined) {
@@ -86,6 +105,7 @@ function checkEntries(weights: unknown, section: (where: string, v: unknown, exp
         section(`${where}.outliers.indices`, o.indices, 4 * k);
         section(`${where}.outliers.values`, o.values, 4 * k);
       }
+      if (supportBytes !== null) section(`${where}.support.data`, (sp as Record<string, unknown>).data, supportBytes);
     } else {
       bad(`${where}.encoding must be "float32" or "affine", got ${JSON.stringify(e.encoding)}.`);
     }

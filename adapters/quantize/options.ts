@@ -3,6 +3,8 @@
  * QuantizeLayerOptions (plugins/quantease/types.ts) plus the model-level ones below.
  */
 import type { AnyQuantizeOptions, QuantizeLayerOptions } from '../../plugins/quantease/types.ts';
+import { OptionError } from '../../plugins/core/errors.ts';
+import { resolvePruneOptions, type PruneLayerOptions } from '../../plugins/prune/index.ts';
 import { checkBoolean, checkFiniteNumber, checkInteger, optionFail, rejectUnknownKeys } from '../../plugins/core/validate.ts';
 import { QUANTIZE_LAYER_OPTION_KEYS, resolveQuantizeOptions } from '../../plugins/quantease/quantize_layer.ts';
 import type { ProgressEvent } from './progress.ts';
@@ -42,6 +44,14 @@ export interface QuantizeModelOptions extends Omit<AnyQuantizeOptions, 'onProgre
    * of cores; 1 = no worker. Browsers always run on the calling thread.
    */
   workers?: number;
+  /**
+   * Prune each layer first (plugins/prune: method, pattern and the other pruneLayer options), then
+   * quantize the kept weights on that fixed support so pruned weights stay exact zeros
+   * (plugins/prune/quantize_sparse.ts; reads method, bits, groupSize, symmetric, sweeps; 'gptq'
+   * runs coordinate descent on the support). The packed file stores only the kept codes and the
+   * support. Not with `outliers`. Runs on the calling thread. Default: none (dense).
+   */
+  sparsity?: PruneLayerOptions;
 }
 
 /**
@@ -56,7 +66,7 @@ export const LAYER_OPTION_KEYS = QUANTIZE_LAYER_OPTION_KEYS.filter((k) => k !== 
 
 export const MODEL_OPTION_KEYS = [
   ...LAYER_OPTION_KEYS, 'include', 'exclude', 'inPlace', 'batchSize', 'onProgress', 'progress', 'compareRtn',
-  'sequential', 'activationMemoryBytes', 'maxBatches', 'workers',
+  'sequential', 'activationMemoryBytes', 'maxBatches', 'workers', 'sparsity',
 ] as const;
 
 export interface ResolvedModelOptions {
@@ -73,6 +83,8 @@ export interface ResolvedModelOptions {
   maxBatches: number;
   /** null = the number of cores, decided when the work starts. */
   workers: number | null;
+  /** Pruning options (validated), or null for dense quantization. */
+  sparsity: PruneLayerOptions | null;
 }
 
 function toRegExp(name: string, p: unknown): RegExp {
@@ -96,6 +108,22 @@ export function resolveModelOptions(options: QuantizeModelOptions = {}): Resolve
   for (const k of LAYER_OPTION_KEYS) if (o[k] !== undefined) layer[k] = o[k];
   // Every layer option is checked now, before the model is copied (quantizeLayer's own rules).
   resolveQuantizeOptions(layer as QuantizeLayerOptions);
+  let sparsity: PruneLayerOptions | null = null;
+  if (o.sparsity !== undefined) {
+    if (o.sparsity === null || typeof o.sparsity !== 'object' || Array.isArray(o.sparsity)) {
+      optionFail('sparsity', o.sparsity, "an object of pruneLayer options, e.g. {method: 'l0', pattern: {kind: 'unstructured', fraction: 0.5}}");
+    }
+    try {
+      resolvePruneOptions(o.sparsity as PruneLayerOptions); // every pruning option checked now
+    } catch (err) {
+      if (err instanceof OptionError) throw new OptionError(`\`sparsity\`: ${err.message}`);
+      throw err;
+    }
+    if (layer.outliers !== undefined && layer.outliers !== false) {
+      throw new OptionError('`sparsity` cannot be combined with `outliers` (full-precision outliers would refill pruned weights). Drop one of them.');
+    }
+    sparsity = o.sparsity as PruneLayerOptions;
+  }
   const onProgress = o.onProgress;
   if (onProgress !== undefined && typeof onProgress !== 'function') optionFail('onProgress', onProgress, 'a function');
   return {
@@ -111,6 +139,7 @@ export function resolveModelOptions(options: QuantizeModelOptions = {}): Resolve
     activationMemoryBytes: o.activationMemoryBytes === undefined ? DEFAULT_ACTIVATION_MEMORY_BYTES : checkFiniteNumber('activationMemoryBytes', o.activationMemoryBytes, 0),
     maxBatches: o.maxBatches === undefined ? Infinity : checkInteger('maxBatches', o.maxBatches, 1),
     workers: o.workers === undefined ? null : checkInteger('workers', o.workers, 1, 256),
+    sparsity,
   };
 }
 

@@ -23,6 +23,16 @@ export interface LayerReport {
   outliers?: number;
   /** Calibration rows seen by the layer (patches for convolutions). */
   rows?: number;
+  /** With `sparsity`: fraction of the kernel's weights that are exactly zero. */
+  sparsity?: number;
+  /** With `sparsity`: the pruning method. */
+  pruneMethod?: string;
+  /** With `sparsity`: relative error of the pruned (not yet quantized) layer. */
+  pruneRelativeError?: number;
+  /** With `sparsity`: certified lower bound on any pruned layer's relative error (same pattern). */
+  pruneLowerBound?: number;
+  /** With `sparsity`: (pruning objective - bound) / objective, how far from optimal pruning can be at most. */
+  pruneGap?: number;
   /** Set when the quantizer fell back (e.g. GPTQ -> RTN). */
   fallback?: string;
   milliseconds: number;
@@ -71,7 +81,7 @@ export function formatReport(report: QuantizationReport): string {
   const rule = '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |';
   const rows = report.layers.map((l) =>
     l.status === 'quantized'
-      ? `| ${l.name} | ${l.className} | ${l.method}${l.fallback ? ' (fallback)' : ''} | ${l.bits} | ${fmt(l.rtnRelativeError)} | ${fmt(l.relativeError)} | ${l.outliers ?? 0} | ${l.milliseconds.toFixed(0)} | ${kb(l.float32Bytes)} | ${kb(l.packedBytes)} |`
+      ? `| ${l.name} | ${l.className} | ${l.method}${l.fallback ? ' (fallback)' : ''}${l.sparsity !== undefined ? ` + ${l.pruneMethod} ${(100 * l.sparsity).toFixed(0)}% sparse (gap ${fmt(l.pruneGap, 2)})` : ''} | ${l.bits} | ${fmt(l.rtnRelativeError)} | ${fmt(l.relativeError)} | ${l.outliers ?? 0} | ${l.milliseconds.toFixed(0)} | ${kb(l.float32Bytes)} | ${kb(l.packedBytes)} |`
       : `| ${l.name} | ${l.className} | skipped: ${l.reason} | - | - | - | - | ${l.milliseconds.toFixed(0)} | ${kb(l.float32Bytes)} | ${kb(l.packedBytes)} |`,
   );
   const t = report.totals;

@@ -19,6 +19,8 @@ import { InputError, describeValue } from '../../plugins/core/errors.ts';
 import type { LayerProblem, QuantizeLayerOptions, QuantizedLayer } from '../../plugins/quantease/types.ts';
 import { cloneModel } from '../io/artifacts.ts';
 import { dequantize } from '../../plugins/quantease/dequantize.ts';
+import { pruneLayer, quantizeOnSupport, type PruneStats, type SupportQuantizeOptions } from '../../plugins/prune/index.ts';
+import { sparseAffineByteLength } from '../io/support.ts';
 import { affineByteLength, type QuantizedPayload, type QuantizedWeight } from '../io/format.ts';
 import { problemDataToKernelData, problemShape } from '../io/layout.ts';
 import { calibrationSource, type Calibration } from './calibration.ts';
@@ -57,6 +59,21 @@ interface PartOutcome {
   count: number;
   method: QuantizedLayer['stats']['method'];
   fallback?: string;
+  /** Set when the kernel was pruned before it was quantized (option `sparsity`). */
+  pruneStats?: PruneStats;
+}
+
+/** The report's pruning fields of a layer whose kernels were pruned (the first pruned kernel's). */
+function pruneReport(outcomes: PartOutcome[]): Partial<LayerReport> {
+  const p = outcomes.find((o) => o.pruneStats)?.pruneStats;
+  if (!p) return {};
+  return {
+    sparsity: p.sparsity,
+    pruneMethod: p.method,
+    pruneRelativeError: p.relativeError,
+    pruneLowerBound: p.lowerBound / (p.baseline || 1),
+    pruneGap: p.gap,
+  };
 }
 
 /** The results of row blocks of `per` rows (same cols, same grid spec) as one matrix's codes and grid. */
@@ -196,6 +213,11 @@ export async function runQuantizeModel(
       const blocks: QuantizedLayer[] = [];
       const count = acc.count; // read before the accumulator is disposed
       let rtnData: Float32Array | undefined; // RTN's W (one block), for row-weighted errors
+      // Sparsity (issue 14) applies to whole out_in kernels (Dense, Conv, recurrent); per-channel and
+      // table kernels are quantized dense.
+      const sparse = opts.sparsity !== null && opts.sparsity !== undefined && part.layout === 'out_in' && part.blocks === 1;
+      let mask: Uint8Array | undefined;
+      let pruneStats: PruneStats | undefined;
       let baseline = 0;
       let after = 0;
       let rtnAfter = 0;
@@ -205,6 +227,31 @@ export async function runQuantizeModel(
           const sigma = acc.sigma(b); // [cols, cols]
           const w = part.blocks === 1 ? weight : tf.slice(weight, [b * per, 0], [per, cols]); // [per, cols]
           try {
+            if (sparse) {
+              // Prune, then quantize the kept weights on that support (calling thread; rows share it).
+              const pruned = pruneLayer({ weight: w, sigma }, opts.sparsity!);
+              try {
+                const l = opts.layer;
+                const onSupport: SupportQuantizeOptions = { method: l.method, bits: l.bits, groupSize: l.groupSize, symmetric: l.symmetric, sweeps: (l as { sweeps?: number }).sweeps };
+                const result = quantizeOnSupport({ weight: w, sigma }, pruned, onSupport);
+                result.weight.dispose();
+                blocks.push(result);
+                mask = result.mask;
+                pruneStats = pruned.stats;
+                baseline += result.stats.baseline;
+                after += result.stats.objectiveAfter;
+                if (opts.compareRtn || l.method === 'rtn') {
+                  // the RTN reference is RTN of the same pruned weights (on the same support)
+                  const rtn = l.method === 'rtn' ? result : quantizeOnSupport({ weight: w, sigma }, pruned, { ...onSupport, method: 'rtn' });
+                  if (rtn !== result) rtn.weight.dispose();
+                  rtnAfter += rtn.stats.objectiveAfter;
+                  rtnData = dequantize(rtn);
+                } else rtnAfter = NaN;
+              } finally {
+                pruned.weight.dispose();
+              }
+              continue;
+            }
             const result = await quantizer!.quantize({ weight: w, sigma }, opts.layer);
             result.weight.dispose();
             blocks.push(result);
@@ -229,6 +276,7 @@ export async function runQuantizeModel(
         weight.dispose();
       }
       const q: QuantizedWeight = { shape, ...(part.layout === 'out_in' ? {} : { layout: part.layout }), ...stackBlocks(blocks, per, cols) };
+      if (mask) q.mask = mask;
       const rowWeights = acc.rowWeights?.();
       if (rowWeights) {
         // The error as the layer's outputs see it: sum_r w_r ||W_r - What_r||^2 (embedding_problem.ts).
@@ -242,13 +290,13 @@ export async function runQuantizeModel(
         after = weighted(dequantize(q));
         rtnAfter = rtnData ? weighted(rtnData) : NaN;
       }
-      const newKernel = tf.tensor(problemDataToKernelData(dequantize(q), shape, part.layout), shape, 'float32');
+      const newKernel = tf.tensor(problemDataToKernelData(dequantize(q), shape, part.layout), shape, 'float32'); // exact zeros off a mask: the zero code
       newKernels.set(part.variable.originalName, { layer: layer.name, part: part.variable.originalName, kernel: newKernel });
       setKernel(part.variable, newKernel); // later parts and layers now see this kernel quantized
       quantized.set(part.variable.originalName, q);
       const k = q.outliers?.indices.length ?? 0;
       return {
-        q, baseline, after, rtnAfter, rows, cols, outliers: k, count,
+        q, baseline, after, rtnAfter, rows, cols, outliers: k, count, pruneStats,
         method: blocks[0].stats.method, fallback: blocks.find((r) => r.stats.fallback)?.stats.fallback,
       };
     };
@@ -286,8 +334,11 @@ export async function runQuantizeModel(
         rows: first.count,
         fallback: outcomes.find((o) => o.fallback)?.fallback,
         milliseconds: performance.now() - t0,
-        packedBytes: bytes - sum((o) => (o.rows * o.cols * 4 - affineByteLength(o.rows, o.cols, o.q.grid.bits, o.q.grid.groups, o.outliers))),
+        packedBytes: bytes - sum((o) => (o.rows * o.cols * 4 - (o.q.mask
+          ? sparseAffineByteLength(o.q.mask, o.rows, o.cols, o.q.grid.bits, o.q.grid.groups)
+          : affineByteLength(o.rows, o.cols, o.q.grid.bits, o.q.grid.groups, o.outliers)))),
         float32KeptBytes: bytes - sum((o) => o.rows * o.cols * 4),
+        ...pruneReport(outcomes),
       });
       done++;
       emit({ done, total: todo.length, layer: layer.name, stage: done === todo.length ? 'done' : 'quantized' });
