@@ -39,6 +39,9 @@ function sequenceCopy(layer: tfl.layers.Layer, x: tf.Tensor): tfl.layers.Layer {
   const cfg = { ...(layer.getConfig() as Record<string, unknown>) };
   if (cfg.stateful) throw new InputError(`Layer ${layer.name} is stateful; stateful recurrent layers are not quantized (set stateful: false or exclude it).`);
   delete cfg.name;
+  // Zeros: the weights are set right below, and Orthogonal (the recurrent default) needs the full
+  // tfjs bundle (rMat.flatten) and O(u^3) work for nothing.
+  for (const key of ['kernelInitializer', 'recurrentInitializer', 'biasInitializer']) if (key in cfg) cfg[key] = 'zeros';
   const Cls = layer.constructor as new (c: object) => tfl.layers.Layer;
   const copy = new Cls({ ...cfg, returnSequences: true, returnState: false });
   copy.build(x.shape);

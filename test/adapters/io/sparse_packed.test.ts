@@ -15,7 +15,7 @@ import { saveQuantized } from '../../../adapters/io/save_quantized.ts';
 import { loadQuantized } from '../../../adapters/io/load_quantized.ts';
 import { decodePacked } from '../../../adapters/io/decode.ts';
 import { encodePacked } from '../../../adapters/io/encode.ts';
-import { checksum, type AffineEntry, type PackedModelJSON } from '../../../adapters/io/format.ts';
+import { checksum, manifestChecksum, type AffineEntry, type PackedModelJSON } from '../../../adapters/io/format.ts';
 import { bitmaskByteLength, decodeSupport, deltaByteLength, encodeSupport, supportSizes, type SupportEncoding } from '../../../adapters/io/support.ts';
 import { InputError, OptionError } from '../../../plugins/core/errors.ts';
 import { convDenseModel, correlatedImages, weightValues } from '../quantize/models.ts';
@@ -168,19 +168,26 @@ test.serial('sizes: 50% sparse + 4-bit against 4-bit dense (measured), damaged s
   const e0 = enc(unstructured.json) && (unstructured.json.quantization.weights.find((e) => e.encoding === 'affine') as AffineEntry);
   const bad = unstructured.bin.slice();
   bad[e0.support!.data.offset + 5] ^= 0x10;
+  // Each damaged manifest is resealed (manifestChecksum recomputed) so that only the damage is wrong.
+  const reseal = <T,>(j: T): T => {
+    const m = j as unknown as PackedModelJSON;
+    m.manifestChecksum = manifestChecksum(m);
+    return j;
+  };
   const json = structuredClone(unstructured.json);
   json.weightsChecksum = checksum(bad);
+  reseal(json);
   t.throws(() => decodePacked(json, bad), { instanceOf: InputError, message: /support of .*kernel keeps/ });
   const badCount = structuredClone(unstructured.json) as unknown as { quantization: { weights: Array<Record<string, any>> } };
   badCount.quantization.weights.find((e) => e.encoding === 'affine')!.support.count += 1;
-  t.throws(() => decodePacked(badCount, unstructured.bin), { instanceOf: InputError, message: /codes/ });
+  t.throws(() => decodePacked(reseal(badCount), unstructured.bin), { instanceOf: InputError, message: /codes/ });
   const badEnc = structuredClone(unstructured.json) as unknown as { quantization: { weights: Array<Record<string, any>> } };
   badEnc.quantization.weights.find((e) => e.encoding === 'affine')!.support.encoding = 'rle';
-  t.throws(() => decodePacked(badEnc, unstructured.bin), { instanceOf: InputError, message: /support\.encoding/ });
+  t.throws(() => decodePacked(reseal(badEnc), unstructured.bin), { instanceOf: InputError, message: /support\.encoding/ });
   const both = structuredClone(unstructured.json) as unknown as { quantization: { weights: Array<Record<string, any>> } };
   const a = both.quantization.weights.find((e) => e.encoding === 'affine')!;
   a.outliers = { count: 0, indices: { offset: 0, byteLength: 0 }, values: { offset: 0, byteLength: 0 } };
-  t.throws(() => decodePacked(both, unstructured.bin), { instanceOf: InputError, message: /both "support" and "outliers"/ });
+  t.throws(() => decodePacked(reseal(both), unstructured.bin), { instanceOf: InputError, message: /both "support" and "outliers"/ });
   x.dispose();
   big.dispose();
 });
