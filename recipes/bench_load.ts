@@ -7,8 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { buildModel, modelArtifacts } from '../adapters/io/artifacts.ts';
-import { loadQuantized } from '../adapters/io/load_quantized.ts';
-import { encodeArtifacts } from '../adapters/io/encode.ts';
+import { loadQuantized, encodeArtifacts } from 'tfjs-sam-quantease/io';
 import {isMain, runMain} from './lib/args.ts';
 
 export async function main(): Promise<void> {
@@ -48,7 +47,7 @@ let t0 = performance.now();
 const err = await loadQuantized('https://x.test/big/', { fetch: fetchFn }).catch((e) => e);
 console.log(`hostile ${text.length}-byte model.json declaring 2 x Dense(16384): ${(performance.now() - t0).toFixed(0)} ms, rss +${((process.memoryUsage().rss - rss0) / 2 ** 20).toFixed(0)} MiB: ${err.message.slice(0, 90)}`);
 // Forged with a recomputed checksum (FNV is not a signature): it reaches the build, which allocates zeros only.
-const { manifestChecksum } = await import('../adapters/io/format.ts');
+const { manifestChecksum } = await import('tfjs-sam-quantease/io');
 big.manifestChecksum = manifestChecksum(big);
 const forged = JSON.stringify(big);
 const fetch2 = (async (u: string) => new Response(u.endsWith('model.json') ? forged : bin.slice())) as unknown as typeof fetch;

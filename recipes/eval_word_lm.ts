@@ -14,9 +14,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { selectBackend } from '../adapters/backend/select_backend.ts';
-import { quantizeModel } from '../adapters/quantize/quantize_model.ts';
-import type { QuantMethod } from '../plugins/quantease/types.ts';
+import { selectBackend } from 'tfjs-sam-quantease/backend';
+import { quantizeModel } from 'tfjs-sam-quantease/quantize';
+import type { QuantMethod } from 'tfjs-sam-quantease/quantease';
 import { parseArgs, isMain, runMain } from './lib/args.ts';
 import { perplexity, type Windows } from './lib/char_lm.ts';
 import { CHAPTERS, readChapter, splitOfChapter, mobyDickDir, type Split } from './lib/data/moby_dick.ts';

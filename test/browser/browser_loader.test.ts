@@ -42,7 +42,8 @@ const PROB_TOLERANCE = 1e-4;
 
 /** The damaged variants build.ts writes and the loader message each must produce. */
 const EXPECTED_ERRORS: Record<string, RegExp> = {
-  broken_truncated: /^The weights file has \d+ bytes but model\.json expects \d+: the file is truncated/,
+  // The bounded reader checks Content-Length against the declared size before reading the body.
+  broken_truncated: /^Cannot fetch .*broken_truncated\/weights\.bin: the server sends \d+ bytes \(Content-Length\) but \d+ are declared \(truncated/,
   broken_json: /^Malformed packed model: \S+\/broken_json\/model\.json is not valid JSON/,
   broken_version: /^Unsupported packed model version 99: this loader reads version 2\./,
   broken_sizes: /^Malformed packed model: quantization\.weights\[\d+\]\.codes\.byteLength is \d+ but \d+ bytes are expected\./,
@@ -164,10 +165,13 @@ test.serial('damaged files are refused with the loader\'s InputError and nothing
   // The same damaged files read from disk in Node fail with the same message (except for I/O ones,
   // whose messages name a path or an HTTP status).
   const before = tf.memory().numTensors;
-  for (const name of ['broken_truncated', 'broken_version', 'broken_sizes', 'broken_index']) {
+  for (const name of ['broken_version', 'broken_sizes', 'broken_index']) {
     const err = await t.throwsAsync(loadQuantized(path.join(OUT, 'models', name, 'model.json')), { name: 'InputError' });
     t.is(err?.message, resultFor(result, name).errorMessage ?? '(no message)', name);
   }
+  // A truncated weights file: the same sizes, named as a file rather than an HTTP response.
+  const err = await t.throwsAsync(loadQuantized(path.join(OUT, 'models', 'broken_truncated', 'model.json')), { name: 'InputError' });
+  t.regex(err?.message ?? '', /^Cannot read .*broken_truncated\/weights\.bin: the file has \d+ bytes but \d+ are declared \(truncated/);
   t.is(tf.memory().numTensors, before);
 });
 

@@ -80,10 +80,10 @@ test('the tarball holds dist/, README, LICENSE and package.json only', (t) => {
   t.deepEqual(files.filter((f) => !f.startsWith('dist/')).sort(), ['LICENSE', 'README.md', 'package.json']);
   t.deepEqual(files.filter((f) => f.startsWith('dist/') && !/\.(js|d\.ts)$/.test(f)), []);
   // Every export and the bin point at files in the tarball.
+  // (condition objects nest: {node: {types, default}, types, import, default})
+  const targets = (x: unknown): string[] => (typeof x === 'string' ? [x] : Object.values(x as object).flatMap(targets));
   for (const [key, target] of Object.entries(PKG.exports)) {
-    for (const file of typeof target === 'string' ? [target] : Object.values(target as Record<string, string>)) {
-      t.true(files.includes(file.replace(/^\.\//, '')), `${key} -> ${file}`);
-    }
+    for (const file of targets(target)) t.true(files.includes(file.replace(/^\.\//, '')), `${key} -> ${file}`);
   }
   for (const bin of Object.values(PKG.bin)) t.true(files.includes(bin.replace(/^\.\//, '')), bin);
 });
@@ -182,18 +182,9 @@ async function browserBundle(specifier: string): Promise<{ builtins: string[]; e
   }
 }
 
-for (const entry of ['/io', '/sam', '/quantease']) {
+// Every entry a page imports, and the root (which re-exports /quantize and /io): no Node builtin.
+for (const entry of ['/io', '/sam', '/quantease', '/quantize', '/prune', '/sharpness', '']) {
   test(`a browser bundle of ${PKG.name}${entry} reaches no Node builtin`, async (t) => {
-    const r = await browserBundle(`${PKG.name}${entry}`);
-    t.deepEqual(r.errors, []);
-    t.deepEqual(r.builtins, []);
-  });
-}
-
-// Known failure until io-format splits file saving out of adapters/quantize/callback.ts (it
-// imports save_quantized.ts, which imports node:fs/promises); the root entry re-exports /quantize.
-for (const entry of ['/quantize', '']) {
-  test.failing(`a browser bundle of ${PKG.name}${entry} reaches no Node builtin (known failure: callback.ts -> node:fs)`, async (t) => {
     const r = await browserBundle(`${PKG.name}${entry}`);
     t.deepEqual(r.errors, []);
     t.deepEqual(r.builtins, []);

@@ -35,8 +35,15 @@ test('every export has types, import and default under ./dist, built from one so
   t.true(entries.length >= 7);
   for (const [key, target] of entries) {
     t.is(typeof target, 'object', key);
-    const { types, import: esm, default: fallback } = target as Record<string, string>;
-    t.deepEqual(Object.keys(target as object), ['types', 'import', 'default'], key);
+    const { node, types, import: esm, default: fallback } = target as Record<string, string> & { node?: Record<string, string> };
+    // A Node-only variant (Node's file saving beside the browser-safe entry) comes first, as conditions are tried in order.
+    t.deepEqual(Object.keys(target as object), node ? ['node', 'types', 'import', 'default'] : ['types', 'import', 'default'], key);
+    if (node) {
+      t.deepEqual(Object.keys(node), ['types', 'default'], `${key}: node`);
+      t.regex(node.types, /^\.\/dist\/.+\.d\.ts$/, `${key}: node`);
+      t.is(sourceOf(node.types), sourceOf(node.default), `${key}: node`);
+      t.true(existsSync(path.join(ROOT, sourceOf(node.default))), `${key}: ${sourceOf(node.default)} does not exist`);
+    }
     t.regex(types, /^\.\/dist\/.+\.d\.ts$/, key);
     t.regex(esm, /^\.\/dist\/.+\.js$/, key);
     t.is(fallback, esm, `${key}: default is the ES module too (require(esm), Node >= 20.19)`);
@@ -95,6 +102,7 @@ test('the library imports itself only by relative paths; recipes only by public 
   /** Internals a benchmark measures on purpose (not public API), each with its reason. */
   const allowed: Record<string, string> = {
     'recipes/bench_quantize_model.ts: ../adapters/quantize/run_quantize.ts': 'compares capture strategies, an internal knob',
+    'recipes/bench_load.ts: ../adapters/io/artifacts.ts': 'times the model build without initializers against tfjs, an internal step of the loader',
     'recipes/bench_quant_ablation.ts: ../adapters/quantize/calibration.ts': 'captures real layer problems, an internal step of quantizeModel',
     'recipes/bench_quant_ablation.ts: ../adapters/quantize/capture.ts': 'captures real layer problems, an internal step of quantizeModel',
     'recipes/bench_quant_ablation.ts: ../adapters/quantize/layer_problems.ts': 'captures real layer problems, an internal step of quantizeModel',

@@ -26,7 +26,8 @@ test.serial('eval_word_lm --quick: every layer quantized, smaller file, perplexi
     t.true(r.bytes < f.bytes / 2, `${r.method}: ${r.bytes} vs ${f.bytes}`);
     t.true(Number.isFinite(r.perplexity) && Math.abs(r.perplexity / f.perplexity - 1) < 0.1, `${r.method}: ${r.perplexity} vs ${f.perplexity}`);
   }
-  // The Embedding reads the calibration ids directly and every method rounds its rows.
-  t.is(qe.layers['embedding (Embedding)'], rtn.layers['embedding (Embedding)']);
+  // The Embedding's rows are independent (diagonal S): every method rounds them; the default
+  // QuantEase rounds on a clipped grid fitted per row, never worse than RTN's min/max grid.
+  t.true(qe.layers['embedding (Embedding)'] <= rtn.layers['embedding (Embedding)'] * (1 + 1e-9));
   t.true(formatWordLm(rows).includes('| quantease |'));
 });
