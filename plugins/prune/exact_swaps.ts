@@ -13,24 +13,14 @@
  * shared ('columns') support Q and R are shared by every row and Delta is summed over rows.
  * Cost per swap: k^3 / 3 + k^2 n (+ rows * k (n - k) to score the pairs).
  */
+import { choleskyInPlace } from '../quantease/cholesky.ts';
 import { runOf } from './pattern.ts';
 import type { SparsityPattern } from './types.ts';
 
 /** Inverse of an SPD matrix (k x k, row-major) by Cholesky; null when not positive definite. */
 export function spdInverse(a: Float64Array, k: number): Float64Array | null {
   const l = Float64Array.from(a);
-  for (let j = 0; j < k; j++) {
-    let d = l[j * k + j];
-    for (let m = 0; m < j; m++) d -= l[j * k + m] ** 2;
-    if (!(d > 0) || !Number.isFinite(d)) return null;
-    const ljj = Math.sqrt(d);
-    l[j * k + j] = ljj;
-    for (let i = j + 1; i < k; i++) {
-      let s = l[i * k + j];
-      for (let m = 0; m < j; m++) s -= l[i * k + m] * l[j * k + m];
-      l[i * k + j] = s / ljj;
-    }
-  }
+  if (!choleskyInPlace(l, k)) return null;
   // L^-1 by forward substitution, then Q = L^-T L^-1.
   const li = new Float64Array(k * k);
   for (let i = 0; i < k; i++) {

@@ -20,27 +20,9 @@
  *                min_P phi >= phi(z) + min_{s in P} grad(z) . (s - z)      (the linear step)
  *              and the best of those is returned. 'columns' shares z across rows (phi summed).
  */
+import { choleskyInPlace as cholesky } from '../quantease/cholesky.ts';
 import { keptPerRow, runsOf } from './pattern.ts';
 import type { SparsityPattern } from './types.ts';
-
-/** Lower Cholesky of a (n x n, row-major; overwritten). False when a pivot is not positive. */
-function cholesky(a: Float64Array, n: number): boolean {
-  for (let j = 0; j < n; j++) {
-    const rj = j * n;
-    let d = a[rj + j];
-    for (let k = 0; k < j; k++) d -= a[rj + k] * a[rj + k];
-    if (!(d > 0) || !Number.isFinite(d)) return false;
-    const l = Math.sqrt(d);
-    a[rj + j] = l;
-    for (let i = j + 1; i < n; i++) {
-      const ri = i * n;
-      let sum = a[ri + j];
-      for (let k = 0; k < j; k++) sum -= a[ri + k] * a[rj + k];
-      a[ri + j] = sum / l;
-    }
-  }
-  return true;
-}
 
 /** Solves L L^T x = b in place (L from cholesky). */
 function cholSolve(l: Float64Array, n: number, b: Float64Array): void {

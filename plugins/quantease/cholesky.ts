@@ -11,7 +11,7 @@
 import { invertLowerWasm } from './kernels/triangular_inverse.ts';
 
 /** Lower Cholesky factor of a (row-major, n x n, overwritten). Returns false on a non-positive pivot. */
-function choleskyInPlace(a: Float64Array, n: number): boolean {
+export function choleskyInPlace(a: Float64Array, n: number): boolean {
   for (let j = 0; j < n; j++) {
     const rj = j * n;
     let d = a[rj + j];
