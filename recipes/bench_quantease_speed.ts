@@ -59,7 +59,7 @@ export interface SpeedRow {
   matMulGflops: number;
 }
 
-/** QuantEase (defaults: 30 sweeps) on `problem` [size, size] with the kernel, then with the JS fallback. */
+/** Plain QuantEase (30 sweeps from W, min/max grid) on `problem` [size, size] with the kernel, then with the JS fallback. */
 export async function quantEaseSpeed(problem: LayerProblem, size: number, bits: number): Promise<SpeedRow[]> {
   const rows: SpeedRow[] = [];
   const saved = process.env[KERNEL_ENV_VAR];
@@ -71,13 +71,15 @@ export async function quantEaseSpeed(problem: LayerProblem, size: number, bits: 
       let last = 0;
       let sweeps = 0;
       const onProgress = (p: { done: number; stage?: string }) => {
+        if (p.stage !== 'quantease') return; // the sweeps only
         if (p.done === 1) first = cpuSeconds();
         last = cpuSeconds();
         sweeps = p.done;
       };
       const t0 = performance.now();
       const c0 = cpuSeconds();
-      const res = await quantizeLayer(problem, { method: 'quantease', bits, onProgress });
+      // Plain QuantEase (the first release's 30 sweeps): the sweep speed, not the default's GPTQ start, clip search and refits.
+      const res = await quantizeLayer(problem, { method: 'quantease', bits, init: 'weights', actOrder: false, clip: false, refit: 0, tolerance: 0, onProgress });
       const wallSeconds = (performance.now() - t0) / 1000;
       const cpu = cpuSeconds() - c0;
       res.weight.dispose();
