@@ -83,3 +83,10 @@ export function exactOptimum(w: Float32Array, s: Float32Array, rows: number, n: 
   return total;
 }
 
+
+/** The three pattern kinds the prune tests run, labelled. */
+export const PATTERNS: Array<[string, SparsityPattern]> = [
+  ['unstructured 50%', { kind: 'unstructured', fraction: 0.5 }],
+  ['2:4', { kind: 'nm', n: 2, m: 4 }],
+  ['columns 50%', { kind: 'columns', fraction: 0.5 }],
+];

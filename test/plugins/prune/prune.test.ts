@@ -7,19 +7,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { OptionError } from '../../../plugins/core/errors.ts';
 import { pruneLayer, maskFollows } from '../../../plugins/prune/index.ts';
-import { exactOptimum } from './exact.ts';
-import type { SparsityPattern, PruneMethod } from '../../../plugins/prune/index.ts';
+import { exactOptimum, PATTERNS } from './exact.ts';
+import type { PruneMethod } from '../../../plugins/prune/index.ts';
 import { correlatedProblem, objective64 } from '../quantease/helpers.ts';
 
 test.before(async () => {
   await tf.setBackend('cpu');
 });
 
-const PATTERNS: Array<[string, SparsityPattern]> = [
-  ['unstructured 50%', { kind: 'unstructured', fraction: 0.5 }],
-  ['2:4', { kind: 'nm', n: 2, m: 4 }],
-  ['columns 50%', { kind: 'columns', fraction: 0.5 }],
-];
 
 test('on small problems: bound <= exact optimum <= every method, and l0 finds the optimum in >= 90% of cases', (t) => {
   // A case is one independent problem: a row for the row-separable patterns, the layer for

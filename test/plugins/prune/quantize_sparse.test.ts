@@ -8,19 +8,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { OptionError } from '../../../plugins/core/errors.ts';
 import { pruneLayer, quantizeOnSupport } from '../../../plugins/prune/index.ts';
-import type { SparsityPattern } from '../../../plugins/prune/index.ts';
 import { quantizeLayer } from '../../../plugins/quantease/index.ts';
 import { correlatedProblem, objective64, onGrid, tensors } from '../quantease/helpers.ts';
+import { PATTERNS } from './exact.ts';
 
 test.before(async () => {
   await tf.setBackend('cpu');
 });
 
-const PATTERNS: Array<[string, SparsityPattern]> = [
-  ['unstructured 50%', { kind: 'unstructured', fraction: 0.5 }],
-  ['2:4', { kind: 'nm', n: 2, m: 4 }],
-  ['columns 50%', { kind: 'columns', fraction: 0.5 }],
-];
 
 for (const [label, pattern] of PATTERNS) {
   test.serial(`${label}: zeros stay zeros, kept weights on the grid, objective <= RTN of the pruned W`, async (t) => {

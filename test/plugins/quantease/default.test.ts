@@ -12,23 +12,13 @@ import { fitGridWeighted, clipRatio } from '../../../plugins/quantease/grid_sear
 import { refitScales, weightTimesSigma } from '../../../plugins/quantease/refit.ts';
 import { readProblemSync } from '../../../plugins/quantease/problem.ts';
 import { OptionError } from '../../../plugins/core/errors.ts';
-import type { QuantizedLayer, QuantizeLayerOptions } from '../../../plugins/quantease/types.ts';
-import { correlatedProblem, tensors, objective64, noLeak, onGrid } from './helpers.ts';
+import type { QuantizeLayerOptions } from '../../../plugins/quantease/types.ts';
+import { correlatedProblem, tensors, objective64, onGrid, quantizeChecked } from './helpers.ts';
 
 test.before(async () => {
   await tf.setBackend('wasm');
 });
 
-async function run(t: import('ava').ExecutionContext, p: { rows: number; cols: number; w: Float32Array; s: Float32Array }, options: QuantizeLayerOptions) {
-  const input = tensors(p);
-  const res = await noLeak(t, () => quantizeLayer(input, options), (r: QuantizedLayer) => {
-    (r as QuantizedLayer & { values?: Float32Array }).values = r.weight.dataSync() as Float32Array;
-    r.weight.dispose();
-  });
-  input.weight.dispose();
-  input.sigma.dispose();
-  return res as QuantizedLayer & { values: Float32Array };
-}
 
 const p = correlatedProblem(16, 96, 300, 13, 3);
 
@@ -126,7 +116,7 @@ test('scale refit with groups: the gradient of f in each refitted row\'s group s
 
 test.serial('the objective never rises across rounded sweeps and refits (all sweeps rounded from the GPTQ start)', async (t) => {
   for (const groupSize of [0, 32]) {
-    const q = await run(t, p, { bits: 3, groupSize, sweeps: 8, unroundedSweepEvery: 0, refit: 3, refitSweeps: 2, tolerance: 0 });
+    const q = await quantizeChecked(t, p, { bits: 3, groupSize, sweeps: 8, unroundedSweepEvery: 0, refit: 3, refitSweeps: 2, tolerance: 0 });
     const h = q.stats.history!;
     t.is(h.length, 8 + 3 * 2 - (q.stats.iterations < 14 ? 14 - q.stats.iterations : 0));
     t.true(h[0] <= q.stats.objectiveBefore * (1 + 1e-5)); // from GPTQ's point
@@ -136,9 +126,9 @@ test.serial('the objective never rises across rounded sweeps and refits (all swe
 });
 
 test.serial('tolerance stops the sweeps early; 0 runs them all', async (t) => {
-  const all = await run(t, p, { bits: 3, sweeps: 20, unroundedSweepEvery: 0, refit: 0, tolerance: 0 });
+  const all = await quantizeChecked(t, p, { bits: 3, sweeps: 20, unroundedSweepEvery: 0, refit: 0, tolerance: 0 });
   t.is(all.stats.iterations, 20);
-  const early = await run(t, p, { bits: 3, sweeps: 20, unroundedSweepEvery: 0, refit: 0, tolerance: 0.5 });
+  const early = await quantizeChecked(t, p, { bits: 3, sweeps: 20, unroundedSweepEvery: 0, refit: 0, tolerance: 0.5 });
   t.is(early.stats.iterations, 2); // the second rounded sweep cannot lower f by half
   t.true(early.stats.relativeError >= all.stats.relativeError * (1 - 1e-6));
 });
@@ -147,9 +137,9 @@ test.serial('the default is never worse than act-order GPTQ (min/max or clipped 
   const wide = correlatedProblem(12, 256, 300, 17, 3);
   for (const [prob, groupSize] of [[p, 0], [p, 32], [wide, 128]] as const) {
     for (const bits of [2, 3, 4]) {
-      const d = await run(t, prob, { bits, groupSize, sweeps: 10 });
-      const g = await run(t, prob, { method: 'gptq', actOrder: true, clip: {}, bits, groupSize });
-      const plain = await run(t, prob, { method: 'gptq', actOrder: true, bits, groupSize });
+      const d = await quantizeChecked(t, prob, { bits, groupSize, sweeps: 10 });
+      const g = await quantizeChecked(t, prob, { method: 'gptq', actOrder: true, clip: {}, bits, groupSize });
+      const plain = await quantizeChecked(t, prob, { method: 'gptq', actOrder: true, bits, groupSize });
       t.true(d.stats.relativeError <= plain.stats.relativeError * (1 + 1e-4), `bits ${bits} groupSize ${groupSize}: ${d.stats.relativeError} vs GPTQ ${plain.stats.relativeError}`);
       t.true(onGrid(d.values, d.codes, d.grid, prob.cols), `bits ${bits} groupSize ${groupSize}`);
       t.is(d.grid.groups, Math.ceil(prob.cols / (groupSize || prob.cols)));
@@ -161,8 +151,8 @@ test.serial('the default is never worse than act-order GPTQ (min/max or clipped 
 });
 
 test.serial('the default with outliers and groups: on the grid plus exactly k outliers, better than without', async (t) => {
-  const without = await run(t, p, { bits: 3, groupSize: 32, sweeps: 10 });
-  const q = await run(t, p, { bits: 3, groupSize: 32, sweeps: 10, outliers: { fraction: 0.02 } });
+  const without = await quantizeChecked(t, p, { bits: 3, groupSize: 32, sweeps: 10 });
+  const q = await quantizeChecked(t, p, { bits: 3, groupSize: 32, sweeps: 10, outliers: { fraction: 0.02 } });
   t.is(q.outliers!.indices.length, Math.round(0.02 * p.rows * p.cols));
   t.true(onGrid(q.values, q.codes, q.grid, p.cols, new Set(q.outliers!.indices)));
   t.true(q.stats.relativeError < without.stats.relativeError, `${q.stats.relativeError} vs ${without.stats.relativeError}`);

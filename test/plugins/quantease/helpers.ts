@@ -4,7 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ExecutionContext } from 'ava';
-import type { Grid } from '../../../plugins/quantease/types.ts';
+import type { Grid, QuantizeLayerOptions, QuantizedLayer } from '../../../plugins/quantease/types.ts';
+import { quantizeLayer } from '../../../plugins/quantease/quantize_layer.ts';
 
 /** Mulberry32: deterministic uniform [0, 1). */
 export { mulberry32 as rng } from '../../../plugins/core/random.ts';
@@ -124,4 +125,19 @@ export async function noLeak<T>(t: ExecutionContext, fn: () => Promise<T> | T, c
   cleanup(result);
   t.is(tf.memory().numTensors, before, 'tensor leak');
   return result;
+}
+
+/**
+ * quantizeLayer on a test problem with a leak check around it; returns the result with the
+ * dequantized weight read back as `values` (the tensor is disposed).
+ */
+export async function quantizeChecked(t: ExecutionContext, p: { rows: number; cols: number; w: Float32Array; s: Float32Array }, options: QuantizeLayerOptions | object): Promise<QuantizedLayer & { values: Float32Array }> {
+  const input = tensors(p);
+  const res = await noLeak(t, () => quantizeLayer(input, options as QuantizeLayerOptions), (r: QuantizedLayer) => {
+    (r as QuantizedLayer & { values?: Float32Array }).values = r.weight.dataSync() as Float32Array;
+    r.weight.dispose();
+  });
+  input.weight.dispose();
+  input.sigma.dispose();
+  return res as QuantizedLayer & { values: Float32Array };
 }

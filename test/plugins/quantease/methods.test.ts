@@ -2,31 +2,21 @@ import test from 'ava';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { quantizeLayer } from '../../../plugins/quantease/quantize_layer.ts';
-import type { QuantizedLayer, QuantizeLayerOptions, Grid } from '../../../plugins/quantease/types.ts';
-import { correlatedProblem, tensors, objective64, rtnClosedForm, onGrid, noLeak, rng, gaussian, type TestProblem } from './helpers.ts';
+import type { QuantizeLayerOptions, Grid } from '../../../plugins/quantease/types.ts';
+import { correlatedProblem, objective64, rtnClosedForm, onGrid, rng, gaussian, type TestProblem, quantizeChecked } from './helpers.ts';
 
 test.before(async () => {
   await tf.setBackend('wasm');
 });
 
 /** quantizeLayer with a leak check; returns the result with its weight values read and disposed. */
-async function run(t: import('ava').ExecutionContext, p: { rows: number; cols: number; w: Float32Array; s: Float32Array }, options: QuantizeLayerOptions) {
-  const input = tensors(p);
-  const res = await noLeak(t, () => quantizeLayer(input, options), (r: QuantizedLayer) => {
-    (r as QuantizedLayer & { values: Float32Array }).values = r.weight.dataSync() as Float32Array;
-    r.weight.dispose();
-  });
-  input.weight.dispose();
-  input.sigma.dispose();
-  return res as QuantizedLayer & { values: Float32Array };
-}
 
 const small = correlatedProblem(24, 40, 160, 11);
 /** Plain QuantEase of the first release (the default adds a GPTQ start, a clipped grid and refits). */
 const PLAIN = { init: 'weights', actOrder: false, clip: false, refit: 0, tolerance: 0 } as const;
 
 test.serial('RTN equals the closed form; every method returns weights on the grid', async (t) => {
-  const r = await run(t, small, { method: 'rtn', bits: 3 });
+  const r = await quantizeChecked(t, small, { method: 'rtn', bits: 3 });
   t.deepEqual(Array.from(r.values), Array.from(rtnClosedForm(small.w, small.rows, small.cols, 3)));
   t.true(onGrid(r.values, r.codes, r.grid, small.cols));
   t.is(r.stats.objectiveBefore, r.stats.objectiveAfter);
@@ -36,7 +26,7 @@ test.serial('RTN equals the closed form; every method returns weights on the gri
     { method: 'quantease', bits: 3, sweeps: 5 },
     { method: 'quantease', bits: 4, sweeps: 4, groupSize: 12, init: 'gptq' },
   ] as QuantizeLayerOptions[]) {
-    const q = await run(t, small, options);
+    const q = await quantizeChecked(t, small, options);
     t.true(onGrid(q.values, q.codes, q.grid, small.cols), JSON.stringify(options));
     const rel = objective64(small.w, q.values, small.s, small.rows, small.cols) / objective64(small.w, new Float32Array(small.w.length), small.s, small.rows, small.cols);
     t.true(Math.abs(rel - q.stats.relativeError) <= 1e-3 * rel + 1e-7, `relative error ${rel} vs ${q.stats.relativeError}`);
@@ -51,7 +41,7 @@ test.serial('a diagonal S makes QuantEase equal RTN (with and without the unroun
   const p = { ...small, s };
   const expected = rtnClosedForm(small.w, small.rows, small.cols, 3);
   for (const unroundedSweepEvery of [0, 3]) {
-    const q = await run(t, p, { ...PLAIN, method: 'quantease', bits: 3, sweeps: 7, unroundedSweepEvery, blockSize: 16 });
+    const q = await quantizeChecked(t, p, { ...PLAIN, method: 'quantease', bits: 3, sweeps: 7, unroundedSweepEvery, blockSize: 16 });
     t.deepEqual(Array.from(q.values), Array.from(expected));
   }
 });
@@ -61,7 +51,7 @@ test.serial('an identity S makes GPTQ equal RTN (plain and act-order)', async (t
   for (let i = 0; i < small.cols; i++) s[i * small.cols + i] = 1;
   const expected = rtnClosedForm(small.w, small.rows, small.cols, 4);
   for (const actOrder of [false, true]) {
-    const q = await run(t, { ...small, s }, { method: 'gptq', bits: 4, actOrder, blockSize: 16 });
+    const q = await quantizeChecked(t, { ...small, s }, { method: 'gptq', bits: 4, actOrder, blockSize: 16 });
     t.deepEqual(Array.from(q.values), Array.from(expected));
     t.is(q.stats.fallback, undefined);
   }
@@ -91,7 +81,7 @@ function naiveQuantEase(p: TestProblem, grid: Grid, sweeps: number): Float64Arra
 test.serial('a blocked sweep equals the naive unblocked float64 sweep', async (t) => {
   const p = correlatedProblem(12, 70, 200, 23); // 70 columns: partial outer (48) and inner (32) blocks
   for (const blockSize of [48, 128]) {
-    const q = await run(t, p, { ...PLAIN, method: 'quantease', bits: 3, sweeps: 3, unroundedSweepEvery: 0, blockSize, groupSize: 32 });
+    const q = await quantizeChecked(t, p, { ...PLAIN, method: 'quantease', bits: 3, sweeps: 3, unroundedSweepEvery: 0, blockSize, groupSize: 32 });
     const ref = naiveQuantEase(p, q.grid, 3);
     let mismatches = 0;
     for (let i = 0; i < ref.length; i++) if (ref[i] !== q.values[i]) mismatches++;
@@ -103,7 +93,7 @@ test.serial('the QuantEase objective never rises across rounded sweeps', async (
   for (const seed of [1, 2]) {
     const p = correlatedProblem(32, 48, 200, seed);
     for (const unroundedSweepEvery of [0, 3]) {
-      const q = await run(t, p, { ...PLAIN, method: 'quantease', bits: 3, sweeps: 12, unroundedSweepEvery, unroundedUntil: 7, blockSize: 32 });
+      const q = await quantizeChecked(t, p, { ...PLAIN, method: 'quantease', bits: 3, sweeps: 12, unroundedSweepEvery, unroundedUntil: 7, blockSize: 32 });
       const h = q.stats.history!;
       t.is(h.length, unroundedSweepEvery ? 12 - 3 : 12); // sweeps 0, 3, 6 unrounded
       // With the schedule, only consecutive rounded sweeps (no unrounded one between) must not rise.
@@ -122,11 +112,11 @@ test.serial('on correlated problems QuantEase is never worse than RTN and on ave
   const ratios: number[] = [];
   for (const seed of [31, 32, 33, 34, 35]) {
     const p = correlatedProblem(48, 64, 256, seed, 3);
-    const r = await run(t, p, { method: 'rtn', bits: 3 });
-    const g = await run(t, p, { method: 'gptq', bits: 3 });
-    const q = await run(t, p, { ...PLAIN, method: 'quantease', bits: 3 });
-    const fromGptq = await run(t, p, { method: 'quantease', bits: 3, init: 'gptq', actOrder: true, sweeps: 10, unroundedSweepEvery: 0 });
-    const gAct = await run(t, p, { method: 'gptq', bits: 3, actOrder: true });
+    const r = await quantizeChecked(t, p, { method: 'rtn', bits: 3 });
+    const g = await quantizeChecked(t, p, { method: 'gptq', bits: 3 });
+    const q = await quantizeChecked(t, p, { ...PLAIN, method: 'quantease', bits: 3 });
+    const fromGptq = await quantizeChecked(t, p, { method: 'quantease', bits: 3, init: 'gptq', actOrder: true, sweeps: 10, unroundedSweepEvery: 0 });
+    const gAct = await quantizeChecked(t, p, { method: 'gptq', bits: 3, actOrder: true });
     t.true(q.stats.relativeError <= r.stats.relativeError, `seed ${seed}`);
     // from GPTQ's point with rounded sweeps only: never worse than that GPTQ
     t.true(fromGptq.stats.relativeError <= gAct.stats.relativeError * (1 + 1e-4), `seed ${seed} init gptq`);
@@ -140,10 +130,10 @@ test.serial('on correlated problems QuantEase is never worse than RTN and on ave
 
 test.serial('outlier-aware QuantEase: on the grid plus exactly k outliers, and better than plain QuantEase', async (t) => {
   const p = correlatedProblem(40, 50, 200, 41, 3);
-  const plain = await run(t, p, { ...PLAIN, method: 'quantease', bits: 3, sweeps: 12 });
+  const plain = await quantizeChecked(t, p, { ...PLAIN, method: 'quantease', bits: 3, sweeps: 12 });
   for (const structured of [false, true]) {
     const fraction = structured ? 0.04 : 0.02;
-    const q = await run(t, p, { method: 'quantease', bits: 3, sweeps: 12, outliers: { fraction, structured } });
+    const q = await quantizeChecked(t, p, { method: 'quantease', bits: 3, sweeps: 12, outliers: { fraction, structured } });
     const k = structured ? Math.round(fraction * p.cols) * p.rows : Math.round(fraction * p.rows * p.cols);
     const idx = q.outliers!.indices;
     t.is(idx.length, k);
@@ -173,7 +163,7 @@ test.serial('GPTQ never crashes: an indefinite S falls back to RTN, a singular S
   const n = small.cols;
   const neg = new Float32Array(n * n);
   for (let i = 0; i < n; i++) neg[i * n + i] = -1;
-  const f = await run(t, { ...small, s: neg }, { method: 'gptq', bits: 3 });
+  const f = await quantizeChecked(t, { ...small, s: neg }, { method: 'gptq', bits: 3 });
   t.regex(f.stats.fallback ?? '', /used RTN/);
   t.deepEqual(Array.from(f.values), Array.from(rtnClosedForm(small.w, small.rows, n, 3)));
   t.is(f.stats.dampeningUsed, undefined);
@@ -183,17 +173,17 @@ test.serial('GPTQ never crashes: an indefinite S falls back to RTN, a singular S
   const v = Array.from({ length: n }, () => g());
   const rank1 = new Float32Array(n * n);
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) rank1[i * n + j] = v[i] * v[j];
-  const r = await run(t, { ...small, s: rank1 }, { method: 'gptq', bits: 3, dampening: 0 });
+  const r = await quantizeChecked(t, { ...small, s: rank1 }, { method: 'gptq', bits: 3, dampening: 0 });
   t.is(r.stats.fallback, undefined);
   t.true((r.stats.dampeningUsed ?? 0) > 0);
   t.true(onGrid(r.values, r.codes, r.grid, n));
-  const rt = await run(t, { ...small, s: rank1 }, { method: 'rtn', bits: 3 });
+  const rt = await quantizeChecked(t, { ...small, s: rank1 }, { method: 'rtn', bits: 3 });
   t.true(r.stats.objectiveAfter <= rt.stats.objectiveAfter);
 });
 
 test.serial('progress is reported through onProgress, ending at total', async (t) => {
   const seen: { done: number; total: number; stage: string }[] = [];
-  await run(t, small, { method: 'quantease', bits: 3, sweeps: 4, init: 'gptq', onProgress: (p) => seen.push(p) });
+  await quantizeChecked(t, small, { method: 'quantease', bits: 3, sweeps: 4, init: 'gptq', onProgress: (p) => seen.push(p) });
   t.true(seen.some((p) => p.stage === 'gptq'));
   t.deepEqual(seen.filter((p) => p.stage === 'quantease').at(-1), { done: 4, total: 4, stage: 'quantease' });
   const last = seen[seen.length - 1];

@@ -1,24 +1,13 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
-import { quantizeLayer } from '../../../plugins/quantease/quantize_layer.ts';
 import type { QuantizedLayer } from '../../../plugins/quantease/types.ts';
-import { correlatedProblem, tensors, noLeak, onGrid, rtnClosedForm } from './helpers.ts';
+import { correlatedProblem, onGrid, rtnClosedForm, quantizeChecked } from './helpers.ts';
 
 test.before(async () => {
   await tf.setBackend('wasm');
 });
 
-async function run(t: import('ava').ExecutionContext, p: { rows: number; cols: number; w: Float32Array; s: Float32Array }, options: object) {
-  const input = tensors(p);
-  const res = await noLeak(t, () => quantizeLayer(input, options), (r: QuantizedLayer) => {
-    (r as QuantizedLayer & { values?: Float32Array }).values = r.weight.dataSync() as Float32Array;
-    r.weight.dispose();
-  });
-  input.weight.dispose();
-  input.sigma.dispose();
-  return res as QuantizedLayer & { values: Float32Array };
-}
 
 /** The packed format's dequantization: (q - zero) * scale, plus the value at each outlier. */
 function dequantizeFormat(q: QuantizedLayer, cols: number): Float32Array {
@@ -34,7 +23,7 @@ function dequantizeFormat(q: QuantizedLayer, cols: number): Float32Array {
 test.serial('outliers with S = 0 (every input dead): finite, H = the k largest |W|, the rest rounded', async (t) => {
   const p = correlatedProblem(12, 20, 50, 3);
   const zero = { ...p, s: new Float32Array(p.cols * p.cols) };
-  const q = await run(t, zero, { method: 'quantease', bits: 3, sweeps: 4, outliers: { fraction: 0.05 } });
+  const q = await quantizeChecked(t, zero, { method: 'quantease', bits: 3, sweeps: 4, outliers: { fraction: 0.05 } });
   t.true(q.values.every(Number.isFinite));
   t.is(q.stats.relativeError, 0); // 0 / 0 is 0 by definition
   t.is(q.stats.baseline, 0);
@@ -53,8 +42,8 @@ test.serial('outliers with a partly dead S (some inputs never active) stay finit
   const p = correlatedProblem(16, 24, 80, 5);
   const s = Float32Array.from(p.s);
   for (const dead of [2, 9]) for (let j = 0; j < p.cols; j++) s[dead * p.cols + j] = s[j * p.cols + dead] = 0;
-  const plain = await run(t, { ...p, s }, { method: 'quantease', bits: 3, sweeps: 6, init: 'weights', clip: false, refit: 0 });
-  const q = await run(t, { ...p, s }, { method: 'quantease', bits: 3, sweeps: 6, outliers: { fraction: 0.02 } });
+  const plain = await quantizeChecked(t, { ...p, s }, { method: 'quantease', bits: 3, sweeps: 6, init: 'weights', clip: false, refit: 0 });
+  const q = await quantizeChecked(t, { ...p, s }, { method: 'quantease', bits: 3, sweeps: 6, outliers: { fraction: 0.02 } });
   t.true(q.values.every(Number.isFinite));
   t.true(q.stats.relativeError < plain.stats.relativeError);
 });
@@ -65,7 +54,7 @@ test.serial('the packed format dequantization reproduces the weight, with outlie
     { bits: 3, sweeps: 5, outliers: { fraction: 0.02 }, groupSize: 16 },
     { bits: 4, sweeps: 5, outliers: { fraction: 0.05, structured: true } },
   ]) {
-    const q = await run(t, p, options);
+    const q = await quantizeChecked(t, p, options);
     const skip = new Set(q.outliers!.indices);
     t.true(onGrid(q.values, q.codes, q.grid, p.cols, skip));
     t.deepEqual(Array.from(dequantizeFormat(q, p.cols)), Array.from(q.values));
@@ -74,6 +63,6 @@ test.serial('the packed format dequantization reproduces the weight, with outlie
 
 test.serial('a zero S without outliers rounds (QuantEase equals RTN)', async (t) => {
   const p = correlatedProblem(8, 16, 40, 4);
-  const q = await run(t, { ...p, s: new Float32Array(p.cols * p.cols) }, { method: 'quantease', bits: 3, sweeps: 3, clip: false, refit: 0 });
+  const q = await quantizeChecked(t, { ...p, s: new Float32Array(p.cols * p.cols) }, { method: 'quantease', bits: 3, sweeps: 3, clip: false, refit: 0 });
   t.deepEqual(Array.from(q.values), Array.from(rtnClosedForm(p.w, p.rows, p.cols, 3)));
 });
