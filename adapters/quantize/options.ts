@@ -52,7 +52,18 @@ export interface QuantizeModelOptions extends Omit<AnyQuantizeOptions, 'onProgre
    * support. Not with `outliers`. Runs on the calling thread. Default: none (dense).
    */
   sparsity?: PruneLayerOptions;
+  /**
+   * Per-layer settings (mixed precision), e.g. `[{layers: '*_depthwise', bits: 8}]`: each entry's
+   * layer options apply to the layers its `layers` patterns match; a later entry wins over an
+   * earlier one. An entry is merged over the options above, except that an entry which sets
+   * `method` starts from that method's defaults and keeps only `bits`, `groupSize` and `symmetric`
+   * from above. Default: none.
+   */
+  overrides?: LayerOverride[];
 }
+
+/** One entry of `overrides`: which layers (same patterns as `include`), and their layer options. */
+export type LayerOverride = { layers: LayerPattern | LayerPattern[] } & Partial<Omit<AnyQuantizeOptions, 'onProgress'>>;
 
 /**
  * Default activation budget: 2 GiB. Activations live on the tfjs backend; on wasm they share its
@@ -66,7 +77,7 @@ export const LAYER_OPTION_KEYS = QUANTIZE_LAYER_OPTION_KEYS.filter((k) => k !== 
 
 export const MODEL_OPTION_KEYS = [
   ...LAYER_OPTION_KEYS, 'include', 'exclude', 'inPlace', 'batchSize', 'onProgress', 'progress', 'compareRtn',
-  'sequential', 'activationMemoryBytes', 'maxBatches', 'workers', 'sparsity',
+  'sequential', 'activationMemoryBytes', 'maxBatches', 'workers', 'sparsity', 'overrides',
 ] as const;
 
 export interface ResolvedModelOptions {
@@ -85,6 +96,8 @@ export interface ResolvedModelOptions {
   workers: number | null;
   /** Pruning options (validated), or null for dense quantization. */
   sparsity: PruneLayerOptions | null;
+  /** The layer options of the named layer: `layer` with the matching overrides applied. */
+  layerFor(name: string): QuantizeLayerOptions;
 }
 
 function toRegExp(name: string, p: unknown): RegExp {
@@ -98,6 +111,35 @@ function toRegExp(name: string, p: unknown): RegExp {
 
 function patterns(name: string, v: unknown): RegExp[] {
   return (Array.isArray(v) ? v : [v]).map((p) => toRegExp(name, p));
+}
+
+/** Keys an override that sets its own `method` keeps from the model-wide options. */
+const INHERITED_BY_NEW_METHOD = ['bits', 'groupSize', 'symmetric'] as const;
+
+/** Validates `overrides` and returns each entry's patterns and merged layer options. */
+function resolveOverrides(v: unknown, layer: Record<string, unknown>): Array<{ match: RegExp[]; options: QuantizeLayerOptions }> {
+  if (!Array.isArray(v)) optionFail('overrides', v, "an array of {layers, ...layer options}, e.g. [{layers: '*_depthwise', bits: 8}]");
+  return v.map((entry, i) => {
+    const name = `overrides[${i}]`;
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) optionFail(name, entry, 'an object {layers, ...layer options}');
+    const e = entry as Record<string, unknown>;
+    if (e.layers === undefined) optionFail(`${name}.layers`, e.layers, 'a layer-name pattern or an array of them');
+    rejectUnknownKeys(e, ['layers', ...LAYER_OPTION_KEYS], name);
+    const own: Record<string, unknown> = {};
+    for (const k of LAYER_OPTION_KEYS) if (e[k] !== undefined) own[k] = e[k];
+    const base: Record<string, unknown> = {};
+    if (own.method !== undefined) {
+      for (const k of INHERITED_BY_NEW_METHOD) if (layer[k] !== undefined) base[k] = layer[k];
+    } else Object.assign(base, layer);
+    const options = { ...base, ...own } as QuantizeLayerOptions;
+    try {
+      resolveQuantizeOptions(options);
+    } catch (err) {
+      if (err instanceof OptionError) throw new OptionError(`\`${name}\`: ${err.message}`);
+      throw err;
+    }
+    return { match: patterns(`${name}.layers`, e.layers), options };
+  });
 }
 
 /** Validates and resolves quantizeModel's options (throws OptionError). */
@@ -126,8 +168,21 @@ export function resolveModelOptions(options: QuantizeModelOptions = {}): Resolve
   }
   const onProgress = o.onProgress;
   if (onProgress !== undefined && typeof onProgress !== 'function') optionFail('onProgress', onProgress, 'a function');
+  const overrides = o.overrides === undefined ? [] : resolveOverrides(o.overrides, layer);
+  const withOutliers = overrides.findIndex((ov) => {
+    const outliers = (ov.options as { outliers?: unknown }).outliers;
+    return outliers !== undefined && outliers !== false;
+  });
+  if (sparsity !== null && withOutliers >= 0) {
+    throw new OptionError(`\`sparsity\` cannot be combined with \`outliers\` (in overrides[${withOutliers}]): full-precision outliers would refill pruned weights.`);
+  }
   return {
     layer: layer as QuantizeLayerOptions,
+    layerFor: (name) => {
+      let chosen = layer as QuantizeLayerOptions;
+      for (const ov of overrides) if (ov.match.some((r) => r.test(name))) chosen = ov.options;
+      return chosen;
+    },
     include: o.include === undefined ? null : patterns('include', o.include),
     exclude: o.exclude === undefined ? [] : patterns('exclude', o.exclude),
     inPlace: o.inPlace === undefined ? false : checkBoolean('inPlace', o.inPlace),

@@ -22,7 +22,7 @@ import type { QuantizeModelOptions } from './options.ts';
 import { runQuantizeModel, type QuantizeModelResult } from './run_quantize.ts';
 
 export type { Calibration, DatasetLike } from './calibration.ts';
-export type { QuantizeModelOptions, LayerPattern } from './options.ts';
+export type { QuantizeModelOptions, LayerPattern, LayerOverride } from './options.ts';
 export type { QuantizationReport, LayerReport } from './report.ts';
 export type { QuantizeModelResult } from './run_quantize.ts';
 

@@ -221,6 +221,7 @@ export async function runQuantizeModel(
       let baseline = 0;
       let after = 0;
       let rtnAfter = 0;
+      const layerOptions = opts.layerFor(layer.name);
       try {
         emit({ done, total: todo.length, layer: layer.name, stage: 'quantize' });
         for (let b = 0; b < part.blocks; b++) {
@@ -231,7 +232,7 @@ export async function runQuantizeModel(
               // Prune, then quantize the kept weights on that support (calling thread; rows share it).
               const pruned = pruneLayer({ weight: w, sigma }, opts.sparsity!);
               try {
-                const l = opts.layer;
+                const l = layerOptions;
                 const onSupport: SupportQuantizeOptions = { method: l.method, bits: l.bits, groupSize: l.groupSize, symmetric: l.symmetric, sweeps: (l as { sweeps?: number }).sweeps };
                 const result = quantizeOnSupport({ weight: w, sigma }, pruned, onSupport);
                 result.weight.dispose();
@@ -252,7 +253,7 @@ export async function runQuantizeModel(
               }
               continue;
             }
-            const result = await quantizer!.quantize({ weight: w, sigma }, opts.layer);
+            const result = await quantizer!.quantize({ weight: w, sigma }, layerOptions);
             result.weight.dispose();
             blocks.push(result);
             baseline += result.stats.baseline;
@@ -261,7 +262,7 @@ export async function runQuantizeModel(
               rtnAfter += result.stats.objectiveAfter;
               rtnData = dequantize(result);
             } else if (opts.compareRtn) {
-              const rtn = await quantizeLayer({ weight: w, sigma }, { method: 'rtn', bits: opts.layer.bits, groupSize: opts.layer.groupSize, symmetric: opts.layer.symmetric });
+              const rtn = await quantizeLayer({ weight: w, sigma }, { method: 'rtn', bits: layerOptions.bits, groupSize: layerOptions.groupSize, symmetric: layerOptions.symmetric });
               rtn.weight.dispose();
               rtnAfter += rtn.stats.objectiveAfter;
               rtnData = dequantize(rtn);
