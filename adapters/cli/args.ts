@@ -21,12 +21,13 @@ Required:
 Options:
   --method <m>           rtn | gptq | quantease            (default quantease)
   --bits <b>             2..8                              (default 4)
+  --depthwise-bits <b>   depthwise kernels: 2..8 or same   (default 8)
   --outliers <fraction>  keep this fraction of weights in float32 (QuantEase only; e.g. 0.01)
   --structured-outliers  keep whole input columns as outliers instead of single weights
   --group-size <n>       input columns per scale/zero group (default: whole row)
   --symmetric            symmetric grid                    (default asymmetric)
   --sweeps <n>           QuantEase sweeps                  (default 30)
-  --init <i>             QuantEase start: weights | gptq   (default weights)
+  --init <i>             QuantEase start: weights | gptq   (default gptq; weights with --outliers)
   --act-order            GPTQ: visit columns by decreasing diag(H)
   --include <pattern>    quantize only layers whose name matches (* wildcard; repeatable)
   --exclude <pattern>    leave matching layers in float32 (repeatable)
@@ -67,6 +68,7 @@ const OPTIONS = {
   out: { type: 'string' },
   method: { type: 'string' },
   bits: { type: 'string' },
+  'depthwise-bits': { type: 'string' },
   outliers: { type: 'string' },
   'structured-outliers': { type: 'boolean' },
   'group-size': { type: 'string' },
@@ -124,6 +126,7 @@ export function parseCliArgs(argv: readonly string[]): CliCommand {
   const options: QuantizeModelOptions = {
     method: oneOf('method', values.method, ['rtn', 'gptq', 'quantease']) as QuantizeModelOptions['method'],
     bits: num('bits', values.bits, true),
+    depthwiseBits: values['depthwise-bits'] === 'same' ? 'same' : num('depthwise-bits', values['depthwise-bits'], true),
     groupSize: num('group-size', values['group-size'], true),
     symmetric: values.symmetric,
     sweeps: num('sweeps', values.sweeps, true),

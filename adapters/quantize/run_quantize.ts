@@ -221,7 +221,7 @@ export async function runQuantizeModel(
       let baseline = 0;
       let after = 0;
       let rtnAfter = 0;
-      const layerOptions = opts.layerFor(layer.name);
+      const layerOptions = opts.layerFor(layer.name, part.layout);
       try {
         emit({ done, total: todo.length, layer: layer.name, stage: 'quantize' });
         for (let b = 0; b < part.blocks; b++) {

@@ -70,6 +70,11 @@ test('parseCliArgs keeps only the options given, as quantizeModel options', (t) 
   const o = parseCliArgs([...BASE, '--outliers', '0.01', '--structured-outliers', '--backend', 'cpu']);
   t.is(o.kind === 'quantize' ? o.backend : null, 'cpu');
   t.deepEqual(o.kind === 'quantize' ? o.options : null, { outliers: { fraction: 0.01, structured: true }, progress: true });
+  const d = parseCliArgs([...BASE, '--depthwise-bits', 'same']);
+  t.deepEqual(d.kind === 'quantize' ? d.options : null, { depthwiseBits: 'same', progress: true });
+  const d6 = parseCliArgs([...BASE, '--depthwise-bits', '6']);
+  t.deepEqual(d6.kind === 'quantize' ? d6.options : null, { depthwiseBits: 6, progress: true });
+  t.throws(() => parseCliArgs([...BASE, '--depthwise-bits', 'all']), { instanceOf: UsageError, message: /--depthwise-bits must be an integer/ });
   t.throws(() => parseCliArgs(['quantize']), { instanceOf: UsageError });
 });
 

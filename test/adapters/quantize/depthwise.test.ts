@@ -158,7 +158,8 @@ test.serial('quantizeModel quantizes DepthwiseConv2D and SeparableConv2D, never 
   const floatWeights = weightValues(model);
   const before = tf.memory().numTensors;
   for (const sequential of [true, false]) {
-    const { model: q, report, payload } = await quantizeModel(model, calib, { method: 'quantease', bits: 3, sweeps: 8, sequential, workers: 1 });
+    // depthwiseBits 'same': the depthwise kernels at 3 bits too (their default is 8).
+    const { model: q, report, payload } = await quantizeModel(model, calib, { method: 'quantease', bits: 3, sweeps: 8, sequential, workers: 1, depthwiseBits: 'same' });
     t.is(report.totals.quantizedLayers, 4);
     const byName = new Map(report.layers.map((l) => [l.name, l]));
     for (const name of ['stem', 'dw', 'sep', 'head']) {

@@ -6,7 +6,7 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import type * as tfl from '@tensorflow/tfjs-layers';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -73,6 +73,32 @@ test.serial('a later entry wins; an entry with its own method starts from that m
   t.is(byName.dense_b.method, 'gptq');
   t.is(byName.dense_b.bits, 3, 'bits comes from the model-wide options, not from the earlier entry');
   q.dispose();
+});
+
+test.serial('depthwise kernels default to 8 bits; \'same\' follows bits; an override\'s bits wins', async (t) => {
+  const dwModel = tfl.sequential({
+    layers: [
+      tfl.layers.depthwiseConv2d({ inputShape: [8, 8, 2], kernelSize: 3, depthMultiplier: 2, padding: 'same', depthwiseInitializer: tfl.initializers.glorotNormal({ seed: 7 }), name: 'dw' }),
+      tfl.layers.separableConv2d({ filters: 4, kernelSize: 3, depthwiseInitializer: tfl.initializers.glorotNormal({ seed: 8 }), pointwiseInitializer: tfl.initializers.glorotNormal({ seed: 9 }), name: 'sep' }),
+    ],
+  });
+  const bitsOf = async (options: object) => {
+    const r = await quantizeModel(dwModel, calib, { method: 'rtn', bits: 3, workers: 1, ...options });
+    r.model.dispose();
+    return Object.fromEntries([...r.payload].map(([name, p]) => [name, p.grid.bits]));
+  };
+  t.deepEqual(await bitsOf({}), { 'dw/depthwise_kernel': 8, 'sep/depthwise_kernel': 8, 'sep/pointwise_kernel': 3 });
+  t.deepEqual(await bitsOf({ depthwiseBits: 'same' }), { 'dw/depthwise_kernel': 3, 'sep/depthwise_kernel': 3, 'sep/pointwise_kernel': 3 });
+  t.deepEqual(await bitsOf({ depthwiseBits: 6, overrides: [{ layers: 'sep', bits: 4 }] }),
+    { 'dw/depthwise_kernel': 6, 'sep/depthwise_kernel': 4, 'sep/pointwise_kernel': 4 });
+  // An override without bits keeps depthwiseBits for the depthwise kernel.
+  t.deepEqual(await bitsOf({ overrides: [{ layers: 'sep', method: 'gptq' }] }),
+    { 'dw/depthwise_kernel': 8, 'sep/depthwise_kernel': 8, 'sep/pointwise_kernel': 3 });
+  for (const bad of [1, 9, 4.5, 'all']) {
+    const err = await t.throwsAsync(() => quantizeModel(dwModel, calib, { depthwiseBits: bad } as never), { instanceOf: OptionError });
+    t.regex(err!.message, /depthwiseBits/);
+  }
+  dwModel.dispose();
 });
 
 test.serial('bad overrides are refused before any work, naming the entry', async (t) => {
